@@ -1,0 +1,321 @@
+"""Vigil's one typed configuration model: load, validate, migrate and save atomically in one place.
+
+The file is JSON (``vigil.json`` under the platform's config directory, or ``--config PATH``).
+Every section is a pydantic model with ``extra="forbid"`` so a typo is an error with a line to fix,
+not a silently ignored setting. Feature modules read their own section; nothing else parses the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.secrets import mask_url
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "file", "lavfi", "demo")
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why, in words."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def slugify(text: str) -> str:
+    """A camera id safe for file names, thread names and metric labels."""
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return (s or "camera")[:64]
+
+
+class ThresholdTemplate(_Model):
+    """Health thresholds shared by many cameras (seed 002's "templates")."""
+
+    min_fps: float = Field(5.0, ge=0, le=240, description="LIVE below this received fps is LOW_FPS")
+    freeze_threshold_ms: int = Field(
+        5000, ge=200, le=600_000, description="picture unchanged this long while packets arrive = FROZEN"
+    )
+    black_luma: float = Field(16.0, ge=0, le=255, description="mean luma (0-255) below which a frame is black")
+    black_threshold_ms: int = Field(5000, ge=200, le=600_000, description="black this long = BLACK")
+    min_bitrate_kbps: float = Field(0.0, ge=0, description="below this the bitrate is out of band (0 = off)")
+    max_bitrate_kbps: float = Field(0.0, ge=0, description="above this the bitrate is out of band (0 = off)")
+    loudness_target: float = Field(-23.0, ge=-70, le=0, description="audio level target, dBFS")
+    loudness_tolerance: float = Field(10.0, ge=0, le=60, description="allowed distance from the target, dB")
+    silence_dbfs: float = Field(-60.0, ge=-120, le=0, description="below this the audio is SILENT")
+    silence_threshold_ms: int = Field(10_000, ge=200, le=600_000, description="silent this long = SILENT")
+
+
+def default_templates() -> dict[str, ThresholdTemplate]:
+    return {
+        "default": ThresholdTemplate(),
+        "cctv": ThresholdTemplate(min_fps=5.0, freeze_threshold_ms=10_000),
+        "TPL_LIVE_HD": ThresholdTemplate(min_fps=20.0, freeze_threshold_ms=1000, loudness_tolerance=2.0),
+        "TPL_LIVE_4K_HDR": ThresholdTemplate(min_fps=20.0, freeze_threshold_ms=1000, loudness_tolerance=2.0),
+    }
+
+
+class MotionSettings(_Model):
+    enabled: bool = False
+    sensitivity: float = Field(0.5, ge=0.0, le=1.0, description="0 = only big changes, 1 = every small change")
+    min_area_percent: float = Field(0.5, ge=0.0, le=100.0, description="smallest moving area, % of frame")
+    analysis_fps: float = Field(4.0, gt=0, le=30, description="frames analysed per second")
+    masks: list[list[tuple[float, float]]] = Field(
+        default_factory=list, description="polygons (normalised 0..1 coordinates) where motion is ignored"
+    )
+    zones: list[list[tuple[float, float]]] = Field(
+        default_factory=list, description="polygons where motion counts; empty = whole frame"
+    )
+    classify: bool = Field(False, description="classify motion regions with the configured detector model")
+
+
+class CameraRecordingSettings(_Model):
+    mode: Literal["off", "continuous", "motion"] = "off"
+    pre_roll_s: float = Field(5.0, ge=0, le=60)
+    post_roll_s: float = Field(10.0, ge=0, le=600)
+
+
+class CameraConfig(_Model):
+    id: Annotated[str, Field(description="stable id: lowercase letters, digits, - and _")] = ""
+    name: str = Field(..., min_length=1, max_length=120)
+    group: str = Field("", max_length=120, description="site or group shown on the wall and in exports")
+    url: str = Field(..., min_length=1, description="main stream URL")
+    sub_url: str | None = Field(None, description="optional low-resolution stream for the wall tile")
+    enabled: bool = True
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")
+    template: str = Field("default", description="name of the threshold template")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="per-camera template overrides")
+    expected_renditions: list[str] = Field(
+        default_factory=list, description="HLS: expected ladder, e.g. ['1920x1080', '1280x720']"
+    )
+    motion: MotionSettings = Field(default_factory=MotionSettings)
+    recording: CameraRecordingSettings = Field(default_factory=CameraRecordingSettings)
+
+    @field_validator("url", "sub_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None if v == "" else v
+        v = v.strip()
+        scheme = v.split(":", 1)[0].lower() if ":" in v else ""
+        if scheme not in SUPPORTED_SCHEMES:
+            raise ValueError(
+                f"unsupported URL {mask_url(v)!r}: expected one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _default_id(self) -> CameraConfig:
+        if not self.id:
+            object.__setattr__(self, "id", slugify(self.name))
+        elif not _ID_RE.match(self.id):
+            raise ValueError(f"camera id {self.id!r} must be lowercase letters, digits, '-' or '_' (max 64)")
+        return self
+
+    @property
+    def tile_url(self) -> str:
+        return self.sub_url or self.url
+
+
+class WallPage(_Model):
+    name: str = "Page 1"
+    camera_ids: list[str] = Field(default_factory=list, description="tile order; '' = empty tile")
+
+
+LAYOUTS = {"1": (1, 1), "2x2": (2, 2), "3x3": (3, 3), "4x4": (4, 4), "5x5": (5, 5), "6x6": (6, 6),
+           "8x4": (8, 4), "8x8": (8, 8)}  # fmt: skip
+
+
+class WallConfig(_Model):
+    layout: Literal["1", "2x2", "3x3", "4x4", "5x5", "6x6", "8x4", "8x8"] = "3x3"
+    pages: list[WallPage] = Field(default_factory=list, description="saved arrangement; empty = config order")
+    tour_seconds: float = Field(0.0, ge=0, le=3600, description="cycle pages every N s (0 = off)")
+    show_overlay: bool = True
+    paint_fps: float = Field(30.0, ge=1, le=60, description="wall repaint timer rate")
+
+
+class PipelineSettings(_Model):
+    open_timeout_s: float = Field(8.0, gt=0, le=120, description="give up connecting after this long")
+    read_timeout_s: float = Field(8.0, gt=0, le=120, description="no data this long = connection lost")
+    stall_after_s: float = Field(3.0, gt=0, le=120, description="connected but no frames this long = STALLED")
+    backoff_initial_s: float = Field(0.5, gt=0, le=60)
+    backoff_cap_s: float = Field(30.0, gt=0, le=3600, description="longest wait between reconnect attempts")
+    decode_threads: int = Field(1, ge=0, le=16, description="FFmpeg decoder threads per stream (0 = auto)")
+    low_latency: bool = Field(True, description="small probe size, no input buffering")
+
+
+class MetricsSettings(_Model):
+    enabled: bool = True
+    host: str = Field("127.0.0.1", description="bind address of the Prometheus endpoint")
+    port: int = Field(9898, ge=0, le=65535, description="0 = pick a free port")
+    file_path: str | None = Field(None, description="also write the exposition to this file (textfile collector)")
+    file_interval_s: float = Field(15.0, gt=0, le=3600)
+
+
+class AnalyticsServerSettings(_Model):
+    base_url: str = Field(..., description="e.g. http://10.0.28.11:4004 (seed 000)")
+    name: str = ""
+
+
+class JsonDeviceSettings(_Model):
+    name: str = Field(..., min_length=1)
+    url: str
+    preset: Literal["custom", "web_presenter", "storage_node"] = "custom"
+    fields: dict[str, str] = Field(default_factory=dict, description="metric name -> dotted JSON path")
+    interval_s: float = Field(10.0, gt=0, le=3600)
+
+
+class ProbesSettings(_Model):
+    workers: int = Field(8, ge=1, le=128, description="bounded pool for all background probes")
+    analytics_servers: list[AnalyticsServerSettings] = Field(default_factory=list)
+    analytics_interval_s: float = Field(60.0, gt=0, le=3600)
+    analytics_parallelism: int = Field(16, ge=1, le=256)
+    http_timeout_s: float = Field(10.0, gt=0, le=120)
+    json_devices: list[JsonDeviceSettings] = Field(default_factory=list)
+    hls_interval_s: float = Field(10.0, gt=0, le=3600)
+    network_interval_s: float = Field(10.0, gt=0, le=3600)
+
+
+class StoreSettings(_Model):
+    url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the platform data directory")
+    sample_interval_s: float = Field(5.0, gt=0, le=3600, description="health sample rate per camera")
+    raw_retention_h: float = Field(24.0, gt=0)
+    minute_retention_days: float = Field(30.0, gt=0)
+    hour_retention_days: float = Field(365.0, gt=0)
+
+
+class RecordingSettings(_Model):
+    root: str | None = Field(None, description="recordings folder; default: platform data directory")
+    segment_seconds: float = Field(10.0, ge=1, le=3600)
+    max_age_days: float = Field(30.0, gt=0)
+    min_free_gb: float = Field(5.0, ge=0, description="keep at least this much free on the disk")
+    max_total_gb: float = Field(0.0, ge=0, description="cap on recordings (0 = no cap)")
+
+
+class AlertSettings(_Model):
+    debounce_s: float = Field(30.0, ge=0, le=3600, description="condition must hold this long before alerting")
+    clear_s: float = Field(10.0, ge=0, le=3600, description="condition must be clear this long to resolve")
+    webhook_urls: list[str] = Field(default_factory=list, description="Alertmanager-compatible receivers")
+    sound: bool = True
+
+
+class AppConfig(_Model):
+    schema_version: int = SCHEMA_VERSION
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    wall: WallConfig = Field(default_factory=WallConfig)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    templates: dict[str, ThresholdTemplate] = Field(default_factory=default_templates)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    probes: ProbesSettings = Field(default_factory=ProbesSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AppConfig:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"two cameras have the id {cam.id!r}; give one of them another id")
+            seen.add(cam.id)
+        for cam in self.cameras:
+            if cam.template not in self.templates:
+                raise ValueError(f"camera {cam.id!r} uses template {cam.template!r}, which is not defined")
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(camera_id)
+
+    def thresholds_for(self, cam: CameraConfig) -> ThresholdTemplate:
+        base = self.templates.get(cam.template, ThresholdTemplate())
+        return base.model_copy(update=cam.thresholds) if cam.thresholds else base
+
+
+# ---------------------------------------------------------------- migration, load, save
+
+
+def _migrate(data: dict) -> dict:
+    """Bring an older file up to SCHEMA_VERSION. Each step is a pure dict -> dict function."""
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"config schema_version {version!r} is newer than this Vigil understands ({SCHEMA_VERSION}); "
+            "upgrade Vigil or restore an older config"
+        )
+    if version == 0:
+        # Version 0 (pre-release) used "streams" for cameras and "uri" for the URL.
+        if "streams" in data and "cameras" not in data:
+            data["cameras"] = data.pop("streams")
+        for cam in data.get("cameras", []):
+            if isinstance(cam, dict) and "uri" in cam and "url" not in cam:
+                cam["url"] = cam.pop("uri")
+        data["schema_version"] = 1
+    return data
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: object, source: str = "config") -> AppConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object at the top level")
+    try:
+        return AppConfig.model_validate(_migrate(dict(data)))
+    except ValidationError as e:
+        raise ConfigError(f"{source} is not valid:\n{_format_validation_error(e)}") from None
+
+
+def load_config(path: Path) -> AppConfig:
+    """Load and validate *path*. Raises ConfigError with a message for a person."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    return parse_config(data, str(path))
+
+
+def save_config(config: AppConfig, path: Path) -> None:
+    """Write atomically: a temp file in the same folder, fsync, rename. A crash leaves old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = config.model_dump_json(indent=2, exclude_defaults=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    log.info("config saved to %s (%d cameras)", path, len(config.cameras))

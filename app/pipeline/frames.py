@@ -1,0 +1,124 @@
+"""Hand-over of decoded pictures and rate measurement, both lock-light and bounded.
+
+:class:`LatestFrameSlot` is the only path from a decoder thread to the display: the decoder *puts*,
+the wall *peeks* on its paint timer. A newer frame replaces an unread one (counted as stale), so a
+slow reader can never build up latency: it always sees the newest picture.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    image: np.ndarray  # H x W x 3, uint8, RGB, already at tile size (C-contiguous)
+    source_width: int
+    source_height: int
+    ready_at: float  # time.monotonic() when decoded and scaled
+    pts_s: float | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+class LatestFrameSlot:
+    """Single-slot mailbox: newest frame wins; unread frames that get replaced are counted as stale."""
+
+    __slots__ = ("_frame", "_lock", "_read_seq", "_seq", "stale")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._seq = 0
+        self._read_seq = 0
+        self.stale = 0
+
+    def next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def put(self, frame: Frame) -> None:
+        with self._lock:
+            if self._frame is not None and self._frame.seq > self._read_seq:
+                self.stale += 1
+            self._frame = frame
+
+    def peek(self, after_seq: int = 0) -> Frame | None:
+        """The newest frame if its seq is greater than *after_seq*, else None. Marks it read."""
+        with self._lock:
+            f = self._frame
+            if f is None or f.seq <= after_seq:
+                return None
+            self._read_seq = max(self._read_seq, f.seq)
+            return f
+
+    def latest(self) -> Frame | None:
+        """The newest frame, read or not (for snapshots and the focus hand-over)."""
+        with self._lock:
+            return self._frame
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frame = None
+
+
+class RateMeter:
+    """Events (or amounts) per second over a sliding window, default 5 s.
+
+    One writer thread calls :meth:`add`; readers call :meth:`rate`. The deque is only appended and
+    popped at the ends (atomic under the GIL) and readers work on a copy.
+    """
+
+    __slots__ = ("_events", "_start", "_window")
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self._window = window_s
+        self._events: deque[tuple[float, float]] = deque()
+        self._start: float | None = None
+
+    def add(self, amount: float = 1.0, now: float | None = None) -> None:
+        t = time.monotonic() if now is None else now
+        if self._start is None:
+            self._start = t
+        self._events.append((t, amount))
+        cutoff = t - self._window
+        ev = self._events
+        while ev and ev[0][0] < cutoff:
+            ev.popleft()
+
+    def rate(self, now: float | None = None) -> float:
+        t = time.monotonic() if now is None else now
+        if self._start is None:
+            return 0.0
+        cutoff = t - self._window
+        total = sum(a for ts, a in list(self._events) if ts >= cutoff)
+        # a stream that started 1 s ago is measured over 1 s, not under-reported over 5 s
+        span = min(self._window, max(t - self._start, 0.5))
+        return total / span
+
+    def reset(self) -> None:
+        self._events.clear()
+        self._start = None
+
+
+def fit_size(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """Largest even size with the source's aspect ratio inside the box (never upscales past source x2)."""
+    if src_w <= 0 or src_h <= 0 or box_w <= 0 or box_h <= 0:
+        return (0, 0)
+    scale = min(box_w / src_w, box_h / src_h, 2.0)
+    w = max(2, int(src_w * scale) & ~1)
+    h = max(2, int(src_h * scale) & ~1)
+    return (w, h)

@@ -1,0 +1,551 @@
+"""One camera stream: one connection, a demux thread, a decode thread, and a latest-frame slot.
+
+::
+
+    source ──(1 connection)──> demux thread ──┬─> packet sinks (recorder, stats)   [demux thread]
+                                              └─> bounded packet queue ─> decode thread
+                                                        ├─> frame sinks (motion, picture health) [rate-limited]
+                                                        └─> reformat to tile size (FFmpeg swscale) ─> LatestFrameSlot
+
+The demux thread never waits on the decoder: when the packet queue is full, queued packets are
+dropped and decoding resumes at the next keyframe (counted in ``frames_dropped_total``), so latency
+cannot grow. Scaling happens inside FFmpeg (``VideoFrame.reformat``), never in Python loops.
+
+Reconnects use exponential backoff with jitter; a connection that produced frames resets it, so a
+camera that comes back is LIVE again without any user action, every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import av
+
+from app.pipeline.frames import Frame, LatestFrameSlot, RateMeter, fit_size
+from app.pipeline.source import (
+    SourceError,
+    SourceSpec,
+    build_spec,
+    classify_error,
+    demo_outage_active,
+    open_source,
+)
+from app.pipeline.state import HealthSnapshot, StreamState
+from app.secrets import mask_url
+
+log = logging.getLogger(__name__)
+
+_PACKET_QUEUE_MAX = 60  # ~4 s of 15 fps video; beyond this the decoder is hopelessly behind
+
+
+class PacketSink(Protocol):
+    """Consumes the compressed packets of the pipeline's single connection (recorder, stats).
+
+    All three methods are called on the demux thread and must return quickly (queue the work).
+    """
+
+    def on_open(self, container: av.container.InputContainer) -> None: ...
+
+    def on_packet(self, packet: av.Packet) -> None: ...
+
+    def on_close(self) -> None: ...
+
+
+FrameSink = Callable[[av.VideoFrame, float], None]  # (frame, monotonic time); called on the decode thread
+StateListener = Callable[["CameraPipeline", StreamState, StreamState, str], None]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    open_timeout_s: float = 8.0
+    read_timeout_s: float = 8.0
+    stall_after_s: float = 3.0
+    backoff_initial_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    decode_threads: int = 1
+    low_latency: bool = True
+    transport: str = "tcp"
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with ±20 % jitter (so many cameras do not reconnect in lock-step), capped."""
+    base = min(cap, initial * (2 ** min(attempt, 30)))
+    r = (rng or random).uniform(0.8, 1.2)
+    return min(cap, base * r)
+
+
+class _Stop(Exception):
+    """Internal: the pipeline was asked to stop."""
+
+
+class CameraPipeline:
+    """Owns the threads of one camera stream. Thread-safe public API; no Qt."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        name: str,
+        url: str,
+        *,
+        group: str = "",
+        variant: str = "tile",
+        options: PipelineOptions | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self.name = name
+        self.group = group
+        self.variant = variant
+        self.url = url
+        self.options = options or PipelineOptions()
+        self.slot = LatestFrameSlot()
+        self._masked_url = mask_url(url)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # guards the snapshot fields below and the sink lists
+        self._threads: list[threading.Thread] = []
+        self._packets: queue.Queue = queue.Queue(maxsize=_PACKET_QUEUE_MAX)
+        self._packet_sinks: list[PacketSink] = []
+        self._frame_sinks: list[tuple[FrameSink, float, list[float]]] = []
+        self._state_listeners: list[StateListener] = []
+        self._output_box: tuple[int, int] | None = None
+        self._keyframes_only = False
+        # snapshot fields (written by the pipeline threads under _lock, read through snapshot())
+        self._snap = HealthSnapshot(
+            camera_id=camera_id, name=name, group=group, url=self._masked_url, variant=variant,
+            state=StreamState.IDLE, state_since=time.time(), reason="not started",
+        )  # fmt: skip
+        self._rx_video = RateMeter()
+        self._rx_bytes = RateMeter()
+        self._decoded = RateMeter()
+        self._last_frame_at = 0.0  # monotonic
+        self._last_packet_at = 0.0
+        self._last_keyframe_at = 0.0
+        self._connected = False
+        self._latency_ema = 0.0
+        self._decoder_done = threading.Event()
+        self._intra_only = False
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        self._decoder_done.clear()
+        tag = f"camera:{self.camera_id}" + ("" if self.variant == "tile" else f":{self.variant}")
+        self._threads = [
+            threading.Thread(target=self._demux_loop, name=f"{tag}:demux", daemon=True),
+            threading.Thread(target=self._decode_loop, name=f"{tag}:decode", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the threads to stop and join them. Returns True if every thread ended in time.
+
+        A read blocked in FFmpeg ends at the latest after ``read_timeout_s`` (PyAV's interrupt
+        callback), so the default join timeout covers that.
+        """
+        self._stop.set()
+        try:
+            self._packets.put_nowait(None)
+        except queue.Full:
+            pass
+        deadline = time.monotonic() + (
+            timeout if timeout is not None else max(self.options.open_timeout_s, self.options.read_timeout_s) + 3
+        )
+        ok = True
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            ok = ok and not t.is_alive()
+        if ok:
+            self._threads = []
+        self._update(state=StreamState.IDLE, reason="stopped")
+        return ok
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def threads(self) -> list[threading.Thread]:
+        return list(self._threads)
+
+    def snapshot(self) -> HealthSnapshot:
+        now = time.monotonic()
+        with self._lock:
+            snap = self._snap
+        connected = self._connected
+        return replace(
+            snap,
+            fps_received=round(self._rx_video.rate(now), 2) if connected else 0.0,
+            fps_decoded=round(self._decoded.rate(now), 2) if connected else 0.0,
+            bitrate_bps=round(self._rx_bytes.rate(now) * 8, 0) if connected else 0.0,
+            frames_dropped_total=snap.frames_dropped_total + self.slot.stale,
+            keyframes_only=self._keyframes_only,
+        )
+
+    def set_output_size(self, width: int, height: int) -> None:
+        """The box the display wants frames in (tile size). 0x0 = no display frames (headless)."""
+        self._output_box = (width, height) if width > 0 and height > 0 else None
+
+    def set_keyframes_only(self, enabled: bool) -> None:
+        """Decode only keyframes (about 7x cheaper): for tiles that fall behind on a crowded wall."""
+        self._keyframes_only = bool(enabled)
+
+    def add_packet_sink(self, sink: PacketSink) -> None:
+        with self._lock:
+            self._packet_sinks.append(sink)
+
+    def remove_packet_sink(self, sink: PacketSink) -> None:
+        with self._lock:
+            if sink in self._packet_sinks:
+                self._packet_sinks.remove(sink)
+
+    def add_frame_sink(self, sink: FrameSink, max_fps: float = 5.0) -> None:
+        """*sink(frame, t)* gets decoded frames (source size, native format) at most *max_fps* a second."""
+        with self._lock:
+            self._frame_sinks.append((sink, 1.0 / max_fps if max_fps > 0 else 0.0, [0.0]))
+
+    def remove_frame_sink(self, sink: FrameSink) -> None:
+        with self._lock:
+            self._frame_sinks = [s for s in self._frame_sinks if s[0] is not sink]
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """*listener(pipeline, old, new, reason)* is called on a pipeline thread at each state change."""
+        with self._lock:
+            self._state_listeners.append(listener)
+
+    def set_conditions(self, conditions: tuple[str, ...], **extra: float | str | None) -> None:
+        """Analysers (picture health, audio, network) publish their findings into the snapshot."""
+        fields = {k: v for k, v in extra.items() if k in ("audio_level_dbfs", "mean_luma")}
+        self._update(conditions=tuple(sorted(set(conditions))), **fields)
+
+    def poll(self, now: float | None = None) -> None:
+        """Called by the supervisor's watchdog (about twice a second): detects STALLED and recovery."""
+        t = time.monotonic() if now is None else now
+        snap = self._snap
+        if not self._connected:
+            return
+        silent_for = t - self._last_frame_at if self._last_frame_at else 0.0
+        if snap.state is StreamState.LIVE and silent_for > self.options.stall_after_s:
+            with self._lock:
+                self._snap = replace(self._snap, stalls_total=self._snap.stalls_total + 1)
+            self._set_state(StreamState.STALLED, f"no picture for {silent_for:.0f} s (connected)")
+
+    # ------------------------------------------------------------------ internals: state
+
+    def _update(self, **fields) -> None:
+        with self._lock:
+            self._snap = replace(self._snap, **fields)
+
+    def _set_state(self, new: StreamState, reason: str) -> None:
+        with self._lock:
+            old = self._snap.state
+            if old is new and self._snap.reason == reason:
+                return
+            fields: dict = {"state": new, "reason": reason}
+            if old is not new:
+                fields["state_since"] = time.time()
+            if new in (StreamState.OFFLINE, StreamState.ERROR, StreamState.STALLED):
+                fields["last_error"] = reason
+                fields["last_error_at"] = time.time()
+            self._snap = replace(self._snap, **fields)
+            listeners = list(self._state_listeners)
+        if old is not new:
+            log.info("%s [%s]: %s -> %s (%s)", self.camera_id, self.variant, old, new, reason)
+            for cb in listeners:
+                try:
+                    cb(self, old, new, reason)
+                except Exception:  # a faulty listener must not kill the pipeline
+                    log.exception("state listener failed for %s", self.camera_id)
+
+    # ------------------------------------------------------------------ internals: demux thread
+
+    def _wait(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _Stop
+
+    def _demux_loop(self) -> None:
+        opts = self.options
+        try:
+            spec = build_spec(self.url, transport=opts.transport, low_latency=opts.low_latency,
+                              read_timeout_s=opts.read_timeout_s)  # fmt: skip
+        except SourceError as e:
+            self._set_state(e.state, e.reason)
+            return
+        attempt = 0
+        first_connect = True
+        try:
+            while not self._stop.is_set():
+                self._set_state(StreamState.CONNECTING, "connecting" if first_connect else "reconnecting")
+                had_frames = False
+                try:
+                    had_frames = self._run_connection(spec)
+                except SourceError as e:
+                    self._set_state(e.state, e.reason)
+                    log.debug("%s: %s", self.camera_id, e.detail)
+                finally:
+                    self._connected = False
+                if self._stop.is_set():
+                    break
+                attempt = 0 if had_frames else attempt + 1
+                if not first_connect or had_frames:
+                    with self._lock:
+                        self._snap = replace(self._snap, reconnects_total=self._snap.reconnects_total + 1)
+                first_connect = False
+                self._wait(backoff_delay(attempt, opts.backoff_initial_s, opts.backoff_cap_s))
+        except _Stop:
+            pass
+        except Exception as e:  # last line of defence: the pipeline reports, never dies silently
+            log.exception("%s: demux thread crashed", self.camera_id)
+            self._set_state(StreamState.ERROR, f"internal error: {type(e).__name__}")
+
+    def _run_connection(self, spec: SourceSpec) -> bool:
+        """One connection: open, demux until lost/stopped. Returns True if it decoded any frame."""
+        opts = self.options
+        t_open = time.monotonic()
+        container = open_source(spec, opts.open_timeout_s, opts.read_timeout_s)
+        frames_before = self._snap.frames_decoded_total
+        sinks_opened: list[PacketSink] = []
+        try:
+            if not container.streams.video:
+                raise SourceError(StreamState.ERROR, "no video in this stream")
+            vstream = container.streams.video[0]
+            ctx = vstream.codec_context
+            if ctx.codec is None or not ctx.name:
+                raise SourceError(StreamState.ERROR, "unsupported codec: no decoder for this stream")
+            # every packet of an intra-only codec (MJPEG, raw, lavfi's wrapped frames) starts a picture
+            self._intra_only = bool(ctx.codec.intra_only) or ctx.name in ("wrapped_avframe", "rawvideo")
+            ctx.thread_type = "AUTO" if opts.decode_threads != 1 else "SLICE"
+            ctx.thread_count = opts.decode_threads
+            astream = container.streams.audio[0] if container.streams.audio else None
+            self._update(
+                codec=_codec_label(ctx.name), width=ctx.width or 0, height=ctx.height or 0,
+                audio_codec=astream.codec_context.name if astream is not None else "",
+            )  # fmt: skip
+            for meter in (self._rx_video, self._rx_bytes, self._decoded):
+                meter.reset()
+            self._last_keyframe_at = 0.0
+            self._connected = True
+            self._last_frame_at = time.monotonic()  # stall timer starts at connect
+            with self._lock:
+                sinks = list(self._packet_sinks)
+            for s in sinks:
+                try:
+                    s.on_open(container)
+                    sinks_opened.append(s)
+                except Exception:
+                    log.exception("%s: packet sink %r failed to open", self.camera_id, s)
+            # hand the decoder its new stream; it reports the first frame time against t_open
+            self._packets_put_control(("open", vstream, t_open))
+            streams = [vstream] + ([astream] if astream is not None else [])
+            self._demux(container, spec, vstream, sinks_opened, streams)
+        except SourceError:
+            raise
+        except _Stop:
+            raise
+        except Exception as e:
+            raise classify_error(e, spec.secrets) from None
+        finally:
+            # The decoder must be done with this stream's codec context before the container goes.
+            closed = threading.Event()
+            self._packets_put_control(("close", closed, 0.0))
+            deadline = time.monotonic() + 2.0
+            while not closed.wait(0.05) and not self._decoder_done.is_set() and time.monotonic() < deadline:
+                pass
+            for s in sinks_opened:
+                try:
+                    s.on_close()
+                except Exception:
+                    log.exception("%s: packet sink %r failed to close", self.camera_id, s)
+            try:
+                container.close()
+            except Exception:
+                pass
+        return self._snap.frames_decoded_total > frames_before
+
+    def _demux(self, container, spec: SourceSpec, vstream, sinks: list[PacketSink], streams: list) -> None:
+        pace_origin: tuple[float, float] | None = None  # (wall monotonic, pts seconds) for paced sources
+        vindex = vstream.index
+        for packet in container.demux(streams):
+            if self._stop.is_set():
+                raise _Stop
+            if packet.size == 0 and packet.pts is None:
+                continue  # flush packet at EOF
+            now = time.monotonic()
+            if spec.outage and demo_outage_active(spec.outage):
+                raise SourceError(StreamState.OFFLINE, "connection lost (demo outage)")
+            if spec.paced and packet.pts is not None and packet.time_base is not None:
+                pts_s = float(packet.pts * packet.time_base)
+                if pace_origin is None or pts_s < pace_origin[1]:
+                    pace_origin = (now, pts_s)
+                ahead = pace_origin[0] + (pts_s - pace_origin[1]) - now
+                if ahead > 0:
+                    self._wait(min(ahead, 1.0))
+                    now = time.monotonic()
+            for s in sinks:
+                try:
+                    s.on_packet(packet)
+                except Exception:
+                    log.exception("%s: packet sink %r failed", self.camera_id, s)
+            if packet.stream_index != vindex:
+                continue
+            self._last_packet_at = now
+            self._rx_video.add(1.0, now)
+            self._rx_bytes.add(packet.size, now)
+            is_key = packet.is_keyframe or self._intra_only
+            if is_key:
+                if self._last_keyframe_at:
+                    gop = now - self._last_keyframe_at
+                    with self._lock:
+                        self._snap = replace(self._snap, keyframe_interval_s=round(gop, 2))
+                self._last_keyframe_at = now
+            with self._lock:
+                self._snap = replace(
+                    self._snap,
+                    packets_received_total=self._snap.packets_received_total + 1,
+                    bytes_received_total=self._snap.bytes_received_total + packet.size,
+                )
+            if self._keyframes_only and not is_key:
+                continue
+            self._enqueue_packet(packet, is_key, now)
+        # demux() ended: the source closed (EOF). Files and lavfi loop; live servers do not end.
+        if spec.paced:
+            raise SourceError(StreamState.CONNECTING, "end of file, restarting")
+        raise SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
+
+    def _enqueue_packet(self, packet: av.Packet, is_key: bool, now: float) -> None:
+        try:
+            self._packets.put_nowait(("pkt", (packet, is_key), now))
+        except queue.Full:
+            # Decoder is behind: drop everything queued and restart at the next keyframe.
+            dropped = 0
+            while True:
+                try:
+                    item = self._packets.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None and item[0] == "pkt":
+                    dropped += 1
+                elif item is not None:
+                    self._packets_put_control(item)  # keep control messages
+                    break
+            with self._lock:
+                self._snap = replace(self._snap, frames_dropped_total=self._snap.frames_dropped_total + dropped)
+            self._packets_put_control(("resync", None, now))
+            if is_key:
+                self._packets.put_nowait(("pkt", (packet, is_key), now))
+
+    def _packets_put_control(self, item) -> None:
+        """Control messages must get through even if the queue is full (it is drained by the decoder)."""
+        while True:
+            try:
+                self._packets.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    return
+
+    # ------------------------------------------------------------------ internals: decode thread
+
+    def _decode_loop(self) -> None:
+        ctx = None
+        t_open = 0.0
+        need_key = False
+        first_in_connection = False
+        try:
+            while True:
+                item = self._packets.get()
+                if item is None or self._stop.is_set():
+                    return
+                kind, payload, t = item
+                if kind == "open":
+                    ctx = payload.codec_context
+                    t_open = t
+                    need_key = True
+                    first_in_connection = True
+                    continue
+                if kind == "close":
+                    ctx = None
+                    payload.set()
+                    continue
+                if kind == "resync":
+                    need_key = True
+                    continue
+                if ctx is None:
+                    continue
+                packet, is_key = payload
+                if need_key:
+                    if not is_key:
+                        continue
+                    need_key = False
+                ctx.skip_frame = "NONKEY" if self._keyframes_only else "DEFAULT"
+                try:
+                    frames = ctx.decode(packet)
+                except av.error.FFmpegError as e:
+                    with self._lock:
+                        self._snap = replace(self._snap, decode_errors_total=self._snap.decode_errors_total + 1)
+                    log.debug("%s: decode error %s", self.camera_id, e)
+                    continue
+                for frame in frames:
+                    self._on_frame(frame, t, t_open, first_in_connection)
+                    first_in_connection = False
+        except Exception as e:
+            log.exception("%s: decode thread crashed", self.camera_id)
+            self._set_state(StreamState.ERROR, f"decoder failed: {type(e).__name__}")
+        finally:
+            self._decoder_done.set()
+
+    def _on_frame(self, frame: av.VideoFrame, arrived: float, t_open: float, first: bool) -> None:
+        now = time.monotonic()
+        self._last_frame_at = now
+        self._decoded.add(1.0, now)
+        with self._lock:
+            sinks = list(self._frame_sinks)
+            snap = self._snap
+            fields: dict = {"frames_decoded_total": snap.frames_decoded_total + 1}
+            if first:
+                fields["time_to_first_frame_s"] = round(now - t_open, 3)
+            if frame.width != snap.width or frame.height != snap.height:
+                fields["width"], fields["height"] = frame.width, frame.height
+            self._snap = replace(snap, **fields)
+        for sink, min_interval, last in sinks:
+            if now - last[0] >= min_interval:
+                last[0] = now
+                try:
+                    sink(frame, now)
+                except Exception:
+                    log.exception("%s: frame sink failed", self.camera_id)
+        box = self._output_box
+        if box is not None:
+            w, h = fit_size(frame.width, frame.height, *box)
+            if w and h:
+                rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR")
+                image = rgb.to_ndarray()
+                pts_s = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+                done = time.monotonic()
+                self.slot.put(Frame(self.slot.next_seq(), image, frame.width, frame.height, done, pts_s))
+                self._latency_ema = (
+                    0.9 * self._latency_ema + 0.1 * (done - arrived) if self._latency_ema else (done - arrived)
+                )
+        else:
+            self._latency_ema = now - arrived
+        self._update(latency_ms=round(self._latency_ema * 1000, 1))
+        if self._snap.state is not StreamState.LIVE:
+            self._set_state(StreamState.LIVE, "receiving pictures")
+
+
+def _codec_label(name: str) -> str:
+    return {
+        "h264": "H.264",
+        "hevc": "H.265",
+        "mpeg4": "MPEG-4",
+        "mjpeg": "MJPEG",
+        "wrapped_avframe": "raw",
+    }.get(name, name)

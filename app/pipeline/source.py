@@ -1,0 +1,174 @@
+"""Opening a camera source with PyAV: per-protocol options, synthetic demo sources, errors in words.
+
+One call to :func:`open_source` is one network connection. The caller (the camera pipeline's demux
+thread) owns the returned container and closes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import av
+import av.error
+
+from app.pipeline.state import StreamState
+from app.secrets import scrub, url_password
+
+# Synthetic, moving pictures that differ per tile: FFmpeg lavfi sources, no server needed.
+DEMO_PATTERNS = {
+    "testsrc2": "testsrc2=size={size}:rate={rate}",
+    "mandelbrot": "mandelbrot=size={size}:rate={rate}",
+    "life": "life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=0x1d3557:life_color=0xf1c453",
+    "cellauto": "cellauto=size={size}:rate={rate}:rule=110:scroll=1",
+    "zoneplate": "zoneplate=size={size}:rate={rate}:kt2=16:ky=8:kx=8:xo=100",
+    "smptehdbars": "smptehdbars=size={size}:rate={rate},hue=H=2*PI*t/8",
+    "gradients": "gradients=size={size}:rate={rate}:speed=0.05:n=4",
+    "sierpinski": "sierpinski=size={size}:rate={rate}:type=carpet:jump=10",
+    "colorspectrum": "colorspectrum=size={size}:rate={rate}:type=all,hue=h=t*40",
+}
+
+
+class SourceError(Exception):
+    """A source could not be opened or read. ``state`` and ``reason`` are what the tile shows."""
+
+    def __init__(self, state: StreamState, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to open one URL: what PyAV gets, and whether packets must be paced to real time."""
+
+    target: str
+    format: str | None
+    options: dict[str, str]
+    paced: bool  # files and synthetic sources play as fast as they decode unless paced
+    outage: tuple[float, float] | None = None  # demo only: (seconds down, period)
+    secrets: tuple[str, ...] = ()
+
+
+def build_spec(
+    url: str, *, transport: str = "tcp", low_latency: bool = True, read_timeout_s: float = 8.0
+) -> SourceSpec:
+    """Translate a camera URL into what FFmpeg needs. Pure: no I/O."""
+    scheme = url.split(":", 1)[0].lower()
+    pw = url_password(url)
+    secrets = (pw,) if pw else ()
+    fast = {"fflags": "nobuffer", "probesize": "65536", "analyzeduration": "1000000"} if low_latency else {}
+    us = str(int(read_timeout_s * 1_000_000))
+    if scheme in ("rtsp", "rtsps"):
+        opts = {"rtsp_transport": transport, "timeout": us, "rtsp_flags": "prefer_tcp"}
+        if transport == "udp":
+            opts.pop("rtsp_flags")
+            opts["buffer_size"] = "1048576"
+            opts["reorder_queue_size"] = "64"
+        return SourceSpec(url, None, {**opts, **fast}, paced=False, secrets=secrets)
+    if scheme in ("rtmp", "rtmps"):
+        return SourceSpec(url, None, {"rw_timeout": us, "tcp_nodelay": "1", **fast}, paced=False, secrets=secrets)
+    if scheme in ("http", "https"):
+        opts = {"rw_timeout": us, "reconnect": "0", "http_persistent": "1", "user_agent": "Vigil"}
+        if url.split("?", 1)[0].endswith(".m3u8"):
+            # live HLS: start near the live edge, not three segments back
+            opts["live_start_index"] = "-1"
+        return SourceSpec(url, None, opts, paced=False, secrets=secrets)
+    if scheme == "file":
+        return SourceSpec(urlsplit(url).path, None, {}, paced=True)
+    if scheme == "lavfi":
+        return SourceSpec(url.split(":", 1)[1].lstrip("/"), "lavfi", {}, paced=True)
+    if scheme == "demo":
+        return _demo_spec(url)
+    raise SourceError(StreamState.ERROR, f"unsupported URL scheme {scheme!r}")
+
+
+def _demo_spec(url: str) -> SourceSpec:
+    """``demo://NAME?pattern=life&size=640x360&rate=15&outage=12/45``: synthetic camera.
+
+    ``outage=D/P`` makes the camera unreachable for D seconds out of every P (to show OFFLINE and
+    recovery on the demo wall without a server).
+    """
+    parts = urlsplit(url)
+    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    pattern = q.get("pattern", "testsrc2")
+    if pattern not in DEMO_PATTERNS:
+        raise SourceError(StreamState.ERROR, f"unknown demo pattern {pattern!r}")
+    graph = DEMO_PATTERNS[pattern].format(size=q.get("size", "640x360"), rate=q.get("rate", "15"))
+    outage = None
+    if "outage" in q:
+        down, _, period = q["outage"].partition("/")
+        outage = (float(down), float(period or 60))
+    return SourceSpec(graph, "lavfi", {}, paced=True, outage=outage)
+
+
+def demo_outage_active(outage: tuple[float, float] | None, now: float | None = None) -> bool:
+    """True while a demo source is in its scheduled outage (the last D seconds of each period)."""
+    if not outage:
+        return False
+    down, period = outage
+    t = (time.time() if now is None else now) % period
+    return t >= period - down
+
+
+def open_source(spec: SourceSpec, open_timeout_s: float, read_timeout_s: float) -> av.container.InputContainer:
+    """Open *spec*; raise :class:`SourceError` with a reason an operator understands."""
+    if demo_outage_active(spec.outage):
+        raise SourceError(StreamState.OFFLINE, "connection refused (demo outage)")
+    try:
+        return av.open(
+            spec.target,
+            format=spec.format,
+            options=dict(spec.options),
+            timeout=(open_timeout_s, read_timeout_s),
+        )
+    except Exception as e:
+        raise classify_error(e, spec.secrets, opening=True) from None
+
+
+def classify_error(exc: BaseException, secrets: tuple[str, ...] = (), opening: bool = False) -> SourceError:
+    """Map a PyAV/FFmpeg/OS exception to (state, words). Never leaks the URL's password."""
+    detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
+    text = str(exc).lower()
+    st = StreamState.OFFLINE
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text or "unauthorized" in text:
+        return SourceError(st, "401 unauthorized: wrong user name or password", detail)
+    if isinstance(exc, av.error.HTTPForbiddenError) or "403" in text:
+        return SourceError(st, "403 forbidden: the server refuses this account", detail)
+    if isinstance(exc, av.error.HTTPNotFoundError) or "404" in text or ("not found" in text and "stream" in text):
+        return SourceError(st, "404 not found: no such stream on the server", detail)
+    if isinstance(exc, av.error.HTTPServerError) or ("server returned 5" in text):
+        return SourceError(st, "server error (HTTP 5xx)", detail)
+    if isinstance(exc, av.error.ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return SourceError(st, "connection refused: nothing listening at that address", detail)
+    if isinstance(exc, av.error.ConnectionResetError):
+        return SourceError(st, "connection reset by the server", detail)
+    if isinstance(exc, av.error.ExitError | av.error.TimeoutError) or "timed out" in text or "timeout" in text:
+        what = "timed out connecting" if opening else "timed out: no data from the camera"
+        return SourceError(st, what, detail)
+    if (
+        "name or service not known" in text
+        or "temporary failure in name resolution" in text
+        or "no address associated" in text
+        or "failed to resolve" in text
+    ):
+        return SourceError(st, "DNS: host name not found", detail)
+    if isinstance(exc, av.error.EOFError):
+        return SourceError(st, "stream ended (server closed the connection)", detail)
+    if isinstance(exc, av.error.FileNotFoundError):
+        return SourceError(st, "404 not found: no such file or stream", detail)
+    if isinstance(exc, av.error.DecoderNotFoundError):
+        return SourceError(StreamState.ERROR, "unsupported codec: no decoder for this stream", detail)
+    if isinstance(exc, av.error.InvalidDataError):
+        return SourceError(StreamState.ERROR, "invalid data: not a stream Vigil can read", detail)
+    if isinstance(exc, av.error.OptionNotFoundError | av.error.ArgumentError):
+        return SourceError(StreamState.ERROR, "invalid source settings (FFmpeg rejected an option)", detail)
+    if isinstance(exc, av.error.ProtocolNotFoundError):
+        return SourceError(StreamState.ERROR, "unsupported protocol", detail)
+    if isinstance(exc, OSError | av.error.FFmpegError):
+        msg = scrub(getattr(exc, "strerror", None) or str(exc), secrets)
+        return SourceError(st, f"network error: {msg}", detail)
+    return SourceError(StreamState.ERROR, f"unexpected error: {type(exc).__name__}", detail)

@@ -1,0 +1,203 @@
+"""The supervisor owns every camera pipeline: builds them from config, watches them, stops them.
+
+One watchdog thread polls all pipelines (stall detection) instead of one timer per camera. State
+changes are fanned out to subscribers (store, alerts, the Qt adapter) on the pipeline threads;
+subscribers queue their work and return.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.config import AppConfig, CameraConfig, PipelineSettings
+from app.pipeline.pipeline import CameraPipeline, PipelineOptions
+from app.pipeline.state import HealthSnapshot, StreamState
+
+log = logging.getLogger(__name__)
+
+TILE = "tile"
+MAIN = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    camera_id: str
+    variant: str
+    old: StreamState
+    new: StreamState
+    reason: str
+    at: float  # UNIX time
+    snapshot: HealthSnapshot
+
+
+StateSubscriber = Callable[[StateChange], None]
+PipelineHook = Callable[[CameraPipeline, CameraConfig], None]
+
+
+def pipeline_options(settings: PipelineSettings, cam: CameraConfig) -> PipelineOptions:
+    return PipelineOptions(
+        open_timeout_s=settings.open_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+        stall_after_s=settings.stall_after_s,
+        backoff_initial_s=settings.backoff_initial_s,
+        backoff_cap_s=settings.backoff_cap_s,
+        decode_threads=settings.decode_threads,
+        low_latency=settings.low_latency,
+        transport=cam.transport,
+    )
+
+
+class Supervisor:
+    """Thread-safe registry of pipelines keyed by (camera id, variant)."""
+
+    def __init__(self, config: AppConfig, poll_interval_s: float = 0.5) -> None:
+        self._config = config
+        self._lock = threading.RLock()
+        self._pipelines: dict[tuple[str, str], CameraPipeline] = {}
+        self._subscribers: list[StateSubscriber] = []
+        self._hooks: list[PipelineHook] = []
+        self._stop = threading.Event()
+        self._poll_interval = poll_interval_s
+        self._watchdog: threading.Thread | None = None
+
+    # -------------------------------------------------------------- lifecycle
+
+    @property
+    def config(self) -> AppConfig:
+        return self._config
+
+    def start(self) -> None:
+        self._stop.clear()
+        for cam in self._config.cameras:
+            if cam.enabled:
+                self._start_pipeline(cam, TILE)
+        self._watchdog = threading.Thread(target=self._watch, name="supervisor:watchdog", daemon=True)
+        self._watchdog.start()
+
+    def stop(self) -> bool:
+        """Stop every pipeline (in parallel: each may wait up to its read timeout). True if all ended."""
+        self._stop.set()
+        with self._lock:
+            pipelines = list(self._pipelines.values())
+            self._pipelines.clear()
+        results: list[bool] = []
+        stoppers = [threading.Thread(target=lambda p=p: results.append(p.stop()), name=f"stop:{p.camera_id}")
+                    for p in pipelines]  # fmt: skip
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+        if self._watchdog is not None:
+            self._watchdog.join(2.0)
+        return all(results)
+
+    def apply_config(self, config: AppConfig) -> None:
+        """Adopt a new config: start added/enabled cameras, stop removed/disabled ones, restart changed."""
+        old = {c.id: c for c in self._config.cameras}
+        self._config = config
+        new = {c.id: c for c in config.cameras}
+        for cid, cam in old.items():
+            if cid not in new or not new[cid].enabled or _stream_changed(cam, new[cid]):
+                self._stop_camera(cid)
+        for cid, cam in new.items():
+            if cam.enabled and (cid, TILE) not in self._pipelines:
+                self._start_pipeline(cam, TILE)
+
+    # -------------------------------------------------------------- pipelines
+
+    def add_pipeline_hook(self, hook: PipelineHook) -> None:
+        """*hook(pipeline, camera)* runs for each tile pipeline created (now and later): attach sinks."""
+        with self._lock:
+            self._hooks.append(hook)
+            existing = [(p, self._config.camera(cid)) for (cid, v), p in self._pipelines.items() if v == TILE]
+        for p, cam in existing:
+            hook(p, cam)
+
+    def subscribe(self, subscriber: StateSubscriber) -> None:
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+    def pipeline(self, camera_id: str, variant: str = TILE) -> CameraPipeline | None:
+        with self._lock:
+            return self._pipelines.get((camera_id, variant))
+
+    def pipelines(self) -> list[CameraPipeline]:
+        with self._lock:
+            return list(self._pipelines.values())
+
+    def open_main(self, camera_id: str) -> CameraPipeline | None:
+        """Open the camera's main stream (focused view). None if the tile already shows the main stream."""
+        cam = self._config.camera(camera_id)
+        if not cam.sub_url or not cam.enabled:
+            return None
+        with self._lock:
+            p = self._pipelines.get((camera_id, MAIN))
+        return p or self._start_pipeline(cam, MAIN)
+
+    def close_main(self, camera_id: str) -> None:
+        with self._lock:
+            p = self._pipelines.pop((camera_id, MAIN), None)
+        if p is not None:
+            threading.Thread(target=p.stop, name=f"stop:{camera_id}:main", daemon=True).start()
+
+    def snapshots(self) -> dict[str, HealthSnapshot]:
+        """Tile-stream health per camera id, for every configured camera (disabled ones as IDLE)."""
+        out: dict[str, HealthSnapshot] = {}
+        for cam in self._config.cameras:
+            p = self.pipeline(cam.id)
+            if p is not None:
+                out[cam.id] = p.snapshot()
+            else:
+                out[cam.id] = HealthSnapshot(camera_id=cam.id, name=cam.name, group=cam.group,
+                                             reason="disabled" if not cam.enabled else "not started")  # fmt: skip
+        return out
+
+    # -------------------------------------------------------------- internals
+
+    def _start_pipeline(self, cam: CameraConfig, variant: str) -> CameraPipeline:
+        url = cam.url if variant == MAIN else cam.tile_url
+        p = CameraPipeline(cam.id, cam.name, url, group=cam.group, variant=variant,
+                           options=pipeline_options(self._config.pipeline, cam))  # fmt: skip
+        p.add_state_listener(self._on_state_changed)
+        with self._lock:
+            self._pipelines[(cam.id, variant)] = p
+            hooks = list(self._hooks) if variant == TILE else []
+        for hook in hooks:
+            try:
+                hook(p, cam)
+            except Exception:
+                log.exception("pipeline hook failed for %s", cam.id)
+        p.start()
+        return p
+
+    def _stop_camera(self, camera_id: str) -> None:
+        with self._lock:
+            victims = [self._pipelines.pop(k) for k in list(self._pipelines) if k[0] == camera_id]
+        for p in victims:
+            threading.Thread(target=p.stop, name=f"stop:{camera_id}", daemon=True).start()
+
+    def _on_state_changed(self, p: CameraPipeline, old: StreamState, new: StreamState, reason: str) -> None:
+        snap = p.snapshot()
+        change = StateChange(p.camera_id, p.variant, old, new, reason, snap.state_since, snap)
+        with self._lock:
+            subs = list(self._subscribers)
+        for s in subs:
+            try:
+                s(change)
+            except Exception:
+                log.exception("state subscriber failed")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            for p in self.pipelines():
+                try:
+                    p.poll()
+                except Exception:
+                    log.exception("watchdog poll failed for %s", p.camera_id)
+
+
+def _stream_changed(a: CameraConfig, b: CameraConfig) -> bool:
+    return (a.url, a.sub_url, a.transport) != (b.url, b.sub_url, b.transport)

@@ -1,0 +1,90 @@
+"""Vigil's composition root: paths -> config -> runtime (store, supervisor, probes, metrics) -> window.
+
+Teardown runs in reverse from one place. ``vigil`` (the installed entry point) and ``python main.py``
+both land in :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from app import __version__
+from app.config import AppConfig, ConfigError, load_config
+from app.demo import demo_config
+from app.logs import setup_logging
+from app.paths import Paths
+from app.runtime import Runtime
+
+log = logging.getLogger("vigil")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="vigil", description="Video-wall monitoring for RTSP, RTMP and HLS cameras.")
+    p.add_argument("--version", action="version", version=f"Vigil {__version__}")
+    p.add_argument("--config", metavar="PATH", help="config file (default: the platform's config directory)")
+    p.add_argument("--data-dir", metavar="PATH", help="database, recordings and logs (default: platform data dir)")
+    p.add_argument("--demo", action="store_true", help="run the built-in demo wall even if a config exists")
+    p.add_argument("--headless", action="store_true", help="no window: pipelines, probes and metrics only")
+    p.add_argument("--duration", type=float, default=0.0, metavar="S", help="exit after S seconds (0 = run)")
+    p.add_argument("--self-test", action="store_true", help="check this installation and exit 0 if it works")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="override the Prometheus endpoint port")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p.parse_args(argv)
+
+
+def load_or_demo(paths: Paths, force_demo: bool) -> tuple[AppConfig, bool]:
+    """The user's config, or the demo wall when there is none (or --demo)."""
+    if force_demo:
+        return demo_config(), True
+    if paths.config_file.exists():
+        return load_config(paths.config_file), False
+    log.info("no config at %s: opening the demo wall", paths.config_file)
+    return demo_config(), True
+
+
+def build_runtime(args: argparse.Namespace) -> Runtime:
+    paths = Paths.resolve(args.config, args.data_dir)
+    config, demo = load_or_demo(paths, args.demo)
+    if args.metrics_port is not None:
+        config.metrics.port = args.metrics_port
+    return Runtime(config=config, paths=paths, demo=demo)
+
+
+def run_headless(runtime: Runtime, duration: float) -> int:
+    stop = runtime.stop_event
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.start()
+    try:
+        stop.wait(duration if duration > 0 else None)
+    finally:
+        runtime.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    threading.current_thread().name = "main"
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test()
+    try:
+        runtime = build_runtime(args)
+    except ConfigError as e:
+        print(f"vigil: {e}", file=sys.stderr)
+        return 2
+    if args.headless:
+        return run_headless(runtime, args.duration)
+    from widgets.application import run_gui  # Qt is imported only for the window
+
+    return run_gui(runtime, duration=args.duration)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

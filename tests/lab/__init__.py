@@ -1,0 +1,63 @@
+"""Vigil's test lab: real stream servers on 127.0.0.1 that tests and benchmarks start and stop.
+
+    sys.path.insert(0, repo_root)
+    from tests.lab import RtspServer, NginxServer, RtmpPublisher, HlsLadder, make_clip
+
+See tests/lab/README.md for the apt packages, and tests/conftest.py for the pytest fixtures.
+"""
+
+from tests.lab.fake_api import (
+    BLACKMAGIC_STATUS,
+    HDD_MONITOR_REPORT,
+    HDD_MONITOR_STATUS,
+    FakeAnalyticsApi,
+    FakeStream,
+    JsonDeviceServer,
+)
+from tests.lab.servers import (
+    HlsLadder,
+    LabError,
+    ManagedProcess,
+    NginxServer,
+    PostgresServer,
+    PrometheusServer,
+    RtmpPublisher,
+    RtspServer,
+    ServerStartError,
+    Xvfb,
+    free_port,
+    http_get,
+    make_clip,
+    port_open,
+    require,
+    rtsp_describe,
+    stop_all,
+    wait_port,
+)
+
+__all__ = [
+    "BLACKMAGIC_STATUS",
+    "HDD_MONITOR_REPORT",
+    "HDD_MONITOR_STATUS",
+    "FakeAnalyticsApi",
+    "FakeStream",
+    "HlsLadder",
+    "JsonDeviceServer",
+    "LabError",
+    "ManagedProcess",
+    "NginxServer",
+    "PostgresServer",
+    "PrometheusServer",
+    "RtmpPublisher",
+    "RtspServer",
+    "ServerStartError",
+    "Xvfb",
+    "free_port",
+    "http_get",
+    "make_clip",
+    "port_open",
+    "require",
+    "rtsp_describe",
+    "stop_all",
+    "wait_port",
+]
