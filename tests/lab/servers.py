@@ -1000,6 +1000,9 @@ class Xvfb(ManagedProcess):
         return True
 
     def _cleanup(self):
+        if self._own_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir.mkdir(parents=True, exist_ok=True)  # a restart() logs there again
         for fd in (self._rfd, self._wfd):
             if fd is not None:
                 try:
