@@ -57,7 +57,7 @@ HDD_MONITOR_REPORT = {
 @dataclass
 class Fault:
     kind: str
-    status: int = 500
+    status: int | None = None  # "status": default 500; "body": default 200
     delay: float = 0.0
     size: int = 10_000_000
     body: bytes | None = None
@@ -67,6 +67,8 @@ class Fault:
     def __post_init__(self):
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {self.kind!r}; one of {FAULT_KINDS}")
+        if self.status is None:
+            self.status = 200 if self.kind == "body" else 500
 
 
 def wrong_types(doc: Any) -> Any:
@@ -411,9 +413,7 @@ class JsonDeviceServer(FakeHttpJsonServer):
 
     name = "json_device"
 
-    def __init__(
-        self, documents: dict[str, Any] | None = None, port: int | None = None, latency: float = 0.0
-    ):
+    def __init__(self, documents: dict[str, Any] | None = None, port: int | None = None, latency: float = 0.0):
         super().__init__(port, latency)
         self.documents: dict[str, Any] = dict(documents or {})
         self.posted: list[tuple[str, Any]] = []

@@ -115,9 +115,7 @@ def log_tail(path: Path | str, lines: int = 30) -> str:
 
 def require(*binaries: str) -> None:
     """Raise LabError naming every missing executable (absolute paths or names on PATH)."""
-    missing = [
-        b for b in binaries if not (os.path.isabs(b) and os.path.exists(b)) and not shutil.which(b)
-    ]
+    missing = [b for b in binaries if not (os.path.isabs(b) and os.path.exists(b)) and not shutil.which(b)]
     if missing:
         raise LabError(
             "test lab needs missing program(s): "
@@ -429,9 +427,7 @@ def make_clip(
     t0 = time.monotonic()
     r = subprocess.run([*base, "-vf", vf, *enc, str(tmp)], capture_output=True, text=True)
     if r.returncode != 0:  # drawtext needs fontconfig + a font: fall back to no counter
-        log.warning(
-            "make_clip: drawtext failed (%s), encoding without frame counter", r.stderr.strip()[-200:]
-        )
+        log.warning("make_clip: drawtext failed (%s), encoding without frame counter", r.stderr.strip()[-200:])
         r = subprocess.run([*base, *enc, str(tmp)], capture_output=True, text=True)
     if r.returncode != 0:
         raise LabError(f"make_clip: ffmpeg failed: {r.stderr[-2000:]}")
@@ -629,12 +625,8 @@ class NginxServer(ManagedProcess):
             d.mkdir(parents=True, exist_ok=True)
         for d in (self.prefix, self.hls_dir, self.static_dir):
             d.chmod(0o755)  # workers run as nobody
-        if os.geteuid() == 0 and not (
-            _world_traversable(self.hls_dir) and _world_traversable(self.static_dir)
-        ):
-            log.warning(
-                "%s: %s is not reachable by 'nobody'; nginx workers will run as root", self.name, self.hls_dir
-            )
+        if os.geteuid() == 0 and not (_world_traversable(self.hls_dir) and _world_traversable(self.static_dir)):
+            log.warning("%s: %s is not reachable by 'nobody'; nginx workers will run as root", self.name, self.hls_dir)
             self.worker_user = "root"
         self.conf_path.write_text(self._config())
 
@@ -698,9 +690,7 @@ http {{
 
     def log_tail(self, lines: int = 30) -> str:
         return (
-            log_tail(self.log_path, lines)
-            + "\n--- error.log ---\n"
-            + log_tail(self.prefix / "logs/error.log", lines)
+            log_tail(self.log_path, lines) + "\n--- error.log ---\n" + log_tail(self.prefix / "logs/error.log", lines)
         )
 
     def http_url(self, path: str = "/") -> str:
@@ -942,9 +932,7 @@ class HlsLadder(_NginxClient):
         return [line for line in text.splitlines() if line.startswith("seg_")]
 
     def _is_ready(self):
-        return (self.out_dir / "master.m3u8").exists() and all(
-            len(self.segments(r)) >= 2 for r in self.renditions
-        )
+        return (self.out_dir / "master.m3u8").exists() and all(len(self.segments(r)) >= 2 for r in self.renditions)
 
 
 # --------------------------------------------------------------------------- X
@@ -954,9 +942,7 @@ class Xvfb(ManagedProcess):
     name = "xvfb"
     ready_timeout = 15.0
 
-    def __init__(
-        self, screen: str = "1920x1080x24", run_dir: Path | str | None = None, name: str | None = None
-    ):
+    def __init__(self, screen: str = "1920x1080x24", run_dir: Path | str | None = None, name: str | None = None):
         self._own_dir = run_dir is None
         super().__init__(run_dir or tempfile.mkdtemp(prefix="vigil-xvfb-"), name)
         self.screen = screen
@@ -1084,17 +1070,13 @@ class PrometheusServer(ManagedProcess):
         """Instant query; returns data.result (list of {"metric": {...}, "value": [t, "v"]})."""
         import json
 
-        status, body = http_get(
-            self.url("/api/v1/query?" + urllib.parse.urlencode({"query": expr})), timeout=5
-        )
+        status, body = http_get(self.url("/api/v1/query?" + urllib.parse.urlencode({"query": expr})), timeout=5)
         doc = json.loads(body)
         if status != 200 or doc.get("status") != "success":
             raise LabError(f"prometheus query {expr!r} failed ({status}): {doc}")
         return doc["data"]["result"]
 
-    def wait_for(
-        self, expr: str, timeout: float = 20.0, predicate: Callable[[list], bool] = bool
-    ) -> list[dict]:
+    def wait_for(self, expr: str, timeout: float = 20.0, predicate: Callable[[list], bool] = bool) -> list[dict]:
         """Poll query(expr) until predicate(result) (default: non-empty); TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
         result: list = []
@@ -1232,9 +1214,7 @@ class PostgresServer(ManagedProcess):
         return {**self._demote(), "cwd": "/"}
 
     def _is_ready(self):
-        r = subprocess.run(
-            [_pg_bin("pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"], capture_output=True
-        )
+        r = subprocess.run([_pg_bin("pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"], capture_output=True)
         return r.returncode == 0
 
     def _after_ready(self):

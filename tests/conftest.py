@@ -1,0 +1,224 @@
+"""Pytest fixtures for Vigil's test lab (real servers on 127.0.0.1, see tests/lab/).
+
+Session servers (started once, on first use): rtsp_lab, nginx_lab, rtmp_lab, hls_lab, postgres_server,
+xvfb. Factories (function scope, everything they made is stopped after the test, even on failure):
+rtsp_server_factory, rtmp_publisher_factory, prometheus_server_factory. In-process fakes (function
+scope): fake_api, json_device_server.
+
+Logs go to a temporary lab dir removed at the end, unless ``--lab-dir DIR`` or ``VIGIL_LAB_DIR=DIR``
+is given (then they are kept there). When a lab program is missing the lab tests are skipped, unless
+``VIGIL_LAB_STRICT=1`` or ``CI`` is set (then they fail: CI must not silently skip them).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+# Widget tests run headless by default; a test that wants a real X window passes the xvfb fixture's
+# display to its own subprocess/env explicitly.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from tests.lab import (
+    FakeAnalyticsApi,
+    HlsLadder,
+    JsonDeviceServer,
+    LabError,
+    NginxServer,
+    PostgresServer,
+    PrometheusServer,
+    RtmpPublisher,
+    RtspServer,
+    Xvfb,
+    make_clip,
+    stop_all,
+)
+from tests.lab.fake_api import BLACKMAGIC_STATUS, HDD_MONITOR_STATUS
+
+log = logging.getLogger("vigil.lab")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--lab-dir",
+        default=os.environ.get("VIGIL_LAB_DIR") or None,
+        help="keep the test lab's logs/config/clips in this directory (env VIGIL_LAB_DIR)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs the real loopback stream servers of tests/lab")
+
+
+def _strict() -> bool:
+    return bool(os.environ.get("VIGIL_LAB_STRICT") or os.environ.get("CI"))
+
+
+def _start(server, timeout=None):
+    """Start a lab server; missing programs skip the test (fail in strict/CI mode)."""
+    try:
+        return server.start(timeout)
+    except LabError as e:
+        if _strict() or not str(e).startswith("test lab needs missing program"):
+            raise
+        pytest.skip(str(e))
+
+
+# --------------------------------------------------------------------------- dirs
+@pytest.fixture(scope="session")
+def lab_dir(request) -> Path:
+    """Session directory for lab logs/configs/clips. World-traversable (nginx workers run as nobody)."""
+    keep = request.config.getoption("--lab-dir")
+    if keep:
+        d = Path(keep).resolve()
+        d.mkdir(parents=True, exist_ok=True)
+        d = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=d))
+    else:
+        d = Path(tempfile.mkdtemp(prefix="vigil-lab-"))
+    d.chmod(0o755)
+    log.info("lab dir: %s", d)
+    yield d
+    if not keep:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab_clip(lab_dir) -> Path:
+    """10 s 640x360@15 H.264 clip (mp4; .h264 sibling), GOP 1 s: for stream-copy servers."""
+    try:
+        return make_clip(lab_dir / "clips" / "clip_640x360_15.mp4")
+    except LabError as e:
+        if _strict():
+            raise
+        pytest.skip(str(e))
+
+
+# --------------------------------------------------------------------------- session servers
+@pytest.fixture(scope="session")
+def rtsp_lab(lab_dir):
+    """RtspServer: /cam1../cam4 live 640x360@15 H.264 + /secure1 (Basic auth admin / s3cret!)."""
+    srv = RtspServer(lab_dir, mounts=4, size="640x360", fps=15)
+    _start(srv)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def nginx_lab(lab_dir):
+    """NginxServer: RTMP ingest (.rtmp_url(name)), /hls/, /rtmp_stat, /static/ (.put_static())."""
+    srv = NginxServer(lab_dir)
+    _start(srv)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def rtmp_lab(nginx_lab):
+    """RtmpPublisher ch1: testsrc2 640x360@15 H.264 + AAC sine, .url = rtmp://127.0.0.1:P/live/ch1."""
+    pub = RtmpPublisher(nginx_lab, name="ch1", size="640x360", fps=15)
+    _start(pub)
+    yield pub
+    pub.stop()
+
+
+@pytest.fixture(scope="session")
+def hls_lab(nginx_lab):
+    """HlsLadder 480p/360p/240p, 2 s segments, 6-segment window: .master_url, .variant_url(name)."""
+    ladder = HlsLadder(nginx_lab, renditions=("480p", "360p", "240p"), segment_seconds=2, list_size=6)
+    _start(ladder)
+    yield ladder
+    ladder.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(lab_dir):
+    """PostgresServer (session): .sqlalchemy_url, .dsn, .port; database `vigil`, user `vigil`, trust auth."""
+    srv = PostgresServer(lab_dir)
+    _start(srv)
+    yield srv
+    srv.destroy()
+
+
+@pytest.fixture(scope="session")
+def xvfb(lab_dir):
+    """Xvfb 1920x1080x24 on a free display (session). Sets nothing globally: use xvfb.display / xvfb.env()."""
+    srv = Xvfb(screen="1920x1080x24", run_dir=lab_dir)
+    _start(srv)
+    yield srv
+    srv.stop()
+
+
+# --------------------------------------------------------------------------- factories
+@pytest.fixture
+def rtsp_server_factory(lab_dir, request):
+    """make(**RtspServer kwargs) -> started RtspServer (own port); all stopped after the test."""
+    made = []
+
+    def make(mounts=1, size="640x360", fps=15, start=True, **kw):
+        kw.setdefault("name", f"rtsp_{request.node.name[:40]}_{len(made)}".replace("/", "_"))
+        srv = RtspServer(lab_dir, mounts=mounts, size=size, fps=fps, **kw)
+        made.append(srv)
+        if start:
+            _start(srv)
+        return srv
+
+    yield make
+    stop_all(reversed(made))
+
+
+@pytest.fixture
+def rtmp_publisher_factory(nginx_lab, request):
+    """make(name=..., **RtmpPublisher kwargs) -> started publisher into nginx_lab; stopped after the test."""
+    made = []
+
+    def make(name=None, start=True, **kw):
+        name = name or f"t{abs(hash(request.node.nodeid)) % 10**6}_{len(made)}"
+        pub = RtmpPublisher(nginx_lab, name=name, **kw)
+        made.append(pub)
+        if start:
+            _start(pub)
+        return pub
+
+    yield make
+    stop_all(reversed(made))
+
+
+@pytest.fixture
+def prometheus_server_factory(lab_dir):
+    """make(scrape_targets=[("127.0.0.1", port)], scrape_interval="1s") -> started PrometheusServer."""
+    made = []
+
+    def make(scrape_targets=(), scrape_interval="1s", **kw):
+        kw.setdefault("name", f"prometheus_{len(made)}_{os.getpid()}_{time.monotonic_ns() % 10**6}")
+        srv = PrometheusServer(lab_dir, scrape_targets=scrape_targets, scrape_interval=scrape_interval, **kw)
+        made.append(srv)
+        _start(srv)
+        return srv
+
+    yield make
+    stop_all(reversed(made))
+
+
+# --------------------------------------------------------------------------- in-process fakes
+@pytest.fixture
+def fake_api():
+    """FakeAnalyticsApi with 8 RUNNING streams (LOKASI-A x4, LOKASI-B x4); .base_url, .inject(), .set_state()."""
+    api = FakeAnalyticsApi(streams=8, per_location=4)
+    api.start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def json_device_server():
+    """JsonDeviceServer with /status (Blackmagic-like) and /hdd (hdd-monitor-like); .set(path, doc)."""
+    srv = JsonDeviceServer({"/status": BLACKMAGIC_STATUS, "/hdd": HDD_MONITOR_STATUS})
+    srv.start()
+    yield srv
+    srv.stop()
