@@ -15,10 +15,14 @@ import pytest
 from tests.lab import (
     BLACKMAGIC_STATUS,
     HDD_MONITOR_STATUS,
+    NginxServer,
+    RtspServer,
+    ServerStartError,
     free_port,
     http_get,
     port_open,
     rtsp_describe,
+    servers,
     wait_port,
 )
 
@@ -301,3 +305,33 @@ def test_xvfb_display(xvfb):
         pytest.skip("xdpyinfo (x11-utils) not installed")
     r = subprocess.run(["xdpyinfo", "-display", xvfb.display], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "1920x1080" in r.stdout
+
+
+def test_start_failure_reports_log_tail(lab_dir):
+    srv = RtspServer(lab_dir, mounts=1, port=free_port(), clip="/nonexistent/clip.h264", name="rtsp_broken")
+    with pytest.raises(ServerStartError, match="clip not found"):
+        srv.start(timeout=10)
+    assert not srv.is_running()
+
+
+def test_port_collision_is_retried(lab_dir, monkeypatch):
+    """Another session grabbing the port between free_port() and bind() must not fail the start."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    real_free_port = servers.free_port
+    calls = []
+
+    def flaky_free_port():
+        calls.append(1)
+        return busy.getsockname()[1] if len(calls) == 1 else real_free_port()
+
+    monkeypatch.setattr(servers, "free_port", flaky_free_port)
+    nginx = NginxServer(lab_dir, name="nginx_collision")
+    try:
+        nginx.start()
+        assert nginx.is_running() and busy.getsockname()[1] not in (nginx.rtmp_port, nginx.http_port)
+        assert "Address already in use" in nginx.log_tail(200)
+    finally:
+        nginx.stop()
+        busy.close()

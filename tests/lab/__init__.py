@@ -6,6 +6,7 @@
 See tests/lab/README.md for the apt packages, and tests/conftest.py for the pytest fixtures.
 """
 
+from tests.lab import servers
 from tests.lab.fake_api import (
     BLACKMAGIC_STATUS,
     HDD_MONITOR_REPORT,
@@ -58,6 +59,7 @@ __all__ = [
     "port_open",
     "require",
     "rtsp_describe",
+    "servers",
     "stop_all",
     "wait_port",
 ]

@@ -60,6 +60,7 @@ __all__ = [
     "ServerStartError",
     "Xvfb",
     "free_port",
+    "group_listens",
     "log_tail",
     "make_clip",
     "port_open",
@@ -75,6 +76,10 @@ class LabError(RuntimeError):
 
 class ServerStartError(LabError):
     """A lab server did not become ready in time or exited; the message carries its log tail."""
+
+
+class _ExitedEarly(ServerStartError):
+    pass
 
 
 # --------------------------------------------------------------------------- helpers
@@ -103,6 +108,61 @@ def wait_port(port: int, timeout: float = 10.0, host: str = LOOPBACK) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.1f} s")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes of TCP sockets LISTENing on `port` (any address), from /proc/net/tcp{,6}."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(cols[9])
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return inodes
+
+
+def _group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+                    pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return pids
+
+
+def group_listens(pgid: int, port: int) -> bool:
+    """True if a process of process group `pgid` holds a socket listening on TCP `port`.
+
+    Tells our server apart from another one that grabbed the port meanwhile (port_open() can't).
+    Falls back to port_open() where /proc is not available."""
+    if not os.path.isdir("/proc/self/fd"):
+        return port_open(port)
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return False
+    wanted = {f"socket:[{i}]" for i in inodes}
+    for pid in _group_pids(pgid):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def log_tail(path: Path | str, lines: int = 30) -> str:
@@ -188,6 +248,7 @@ class ManagedProcess:
     name = "server"
     ready_timeout = 20.0
     stop_signal = signal.SIGTERM
+    port_attrs: tuple[str, ...] = ()  # attributes holding ports picked by the lab
 
     def __init__(self, run_dir: Path | str, name: str | None = None):
         self.run_dir = Path(run_dir)
@@ -196,6 +257,8 @@ class ManagedProcess:
             self.name = name
         self.proc: subprocess.Popen | None = None
         self.start_seconds: float | None = None  # time the last start() took
+        self._auto_ports: list[str] | None = None
+        self._was_ready = False
         self._log_file = None
 
     # -- to override
@@ -207,6 +270,10 @@ class ManagedProcess:
 
     def _is_ready(self) -> bool:
         return True
+
+    def _owns(self, *ports: int) -> bool:
+        """Our process group (not some other server) listens on all these ports."""
+        return self.proc is not None and all(group_listens(self.proc.pid, p) for p in ports)
 
     def _popen_kwargs(self) -> dict:
         return {}
@@ -233,10 +300,33 @@ class ManagedProcess:
         return log_tail(self.log_path, lines)
 
     def start(self, timeout: float | None = None):
+        """Start and wait until ready (ServerStartError with the log tail otherwise).
+
+        Ports left to the lab (None) are picked free at the first start and kept for restart();
+        if the process dies at its first start (e.g. another session grabbed the port between
+        free_port() and bind), it is retried up to 3 times on new ports."""
         if self.is_running():
             return self
         timeout = self.ready_timeout if timeout is None else timeout
+        if self._auto_ports is None:
+            self._auto_ports = [a for a in self.port_attrs if getattr(self, a, None) is None]
         t0 = time.monotonic()
+        for attempt in range(1, 4):
+            try:
+                self._start_once(timeout)
+                break
+            except _ExitedEarly as e:
+                if self._was_ready or not self._auto_ports or attempt == 3:
+                    raise ServerStartError(str(e)) from None
+                log.warning("%s: exited at start (attempt %d), retrying on new ports", self.name, attempt)
+                for a in self._auto_ports:
+                    setattr(self, a, None)
+        self._was_ready = True
+        self.start_seconds = time.monotonic() - t0
+        log.info("%s: ready in %.2f s", self.name, self.start_seconds)
+        return self
+
+    def _start_once(self, timeout: float) -> None:
         self._prepare()
         cmd = self._command()
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
@@ -254,6 +344,7 @@ class ManagedProcess:
             self.proc = subprocess.Popen(cmd, **kwargs)
         except OSError as e:
             self._log_file.close()
+            self._log_file = None
             raise ServerStartError(f"{self.name}: cannot run {cmd[0]}: {e}") from e
         log.info("%s: started pid %s (log %s)", self.name, self.proc.pid, self.log_path)
         try:
@@ -262,15 +353,12 @@ class ManagedProcess:
         except BaseException:
             self.stop()
             raise
-        self.start_seconds = time.monotonic() - t0
-        log.info("%s: ready in %.2f s", self.name, self.start_seconds)
-        return self
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise ServerStartError(
+                raise _ExitedEarly(
                     f"{self.name} exited with code {self.proc.returncode} before it was ready; "
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
@@ -470,6 +558,7 @@ class RtspServer(ManagedProcess):
     """
 
     name = "rtsp"
+    port_attrs = ("port",)
     SECURE_USER = "admin"
     SECURE_PASSWORD = "s3cret!"
 
@@ -570,7 +659,7 @@ class RtspServer(ManagedProcess):
         return cmd
 
     def _is_ready(self):
-        return b"RTSP ready" in self.log_path.read_bytes()[-65536:] and port_open(self.port)
+        return b"RTSP ready" in self.log_path.read_bytes()[-65536:] and self._owns(self.port)
 
     def _popen_kwargs(self):
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
@@ -598,6 +687,7 @@ class NginxServer(ManagedProcess):
     """Private nginx: RTMP ingest (application `live`) + HTTP for /hls/, /rtmp_stat, /static/."""
 
     name = "nginx"
+    port_attrs = ("rtmp_port", "http_port")
     ready_timeout = 10.0
     stop_signal = signal.SIGQUIT  # graceful shutdown for nginx (TERM is "fast")
 
@@ -686,7 +776,7 @@ http {{
         ]
 
     def _is_ready(self):
-        return port_open(self.rtmp_port) and port_open(self.http_port)
+        return self._owns(self.rtmp_port, self.http_port)
 
     def log_tail(self, lines: int = 30) -> str:
         return (
@@ -1007,6 +1097,7 @@ class PrometheusServer(ManagedProcess):
     """Debian `prometheus` with its own config + TSDB under run_dir, on a free loopback port."""
 
     name = "prometheus"
+    port_attrs = ("port",)
     ready_timeout = 30.0
 
     def __init__(
@@ -1061,7 +1152,7 @@ class PrometheusServer(ManagedProcess):
         ]
 
     def _is_ready(self):
-        return http_get(self.url("/-/ready"), timeout=1)[0] == 200
+        return self._owns(self.port) and http_get(self.url("/-/ready"), timeout=1)[0] == 200
 
     def url(self, path: str = "/") -> str:
         return f"http://{LOOPBACK}:{self.port}/{path.lstrip('/')}"
@@ -1113,6 +1204,7 @@ class PostgresServer(ManagedProcess):
     """
 
     name = "postgres"
+    port_attrs = ("port",)
     ready_timeout = 30.0
     stop_signal = signal.SIGINT  # "fast" shutdown: disconnect clients, no waiting
 
@@ -1215,7 +1307,7 @@ class PostgresServer(ManagedProcess):
 
     def _is_ready(self):
         r = subprocess.run([_pg_bin("pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"], capture_output=True)
-        return r.returncode == 0
+        return r.returncode == 0 and self._owns(self.port)
 
     def _after_ready(self):
         r = subprocess.run(
