@@ -106,7 +106,7 @@ class RateMeter:
         cutoff = t - self._window
         total = sum(a for ts, a in list(self._events) if ts >= cutoff)
         # a stream that started 1 s ago is measured over 1 s, not under-reported over 5 s
-        span = min(self._window, max(t - self._start, 0.5))
+        span = min(self._window, max(t - self._start, 1.0))
         return total / span
 
     def reset(self) -> None:

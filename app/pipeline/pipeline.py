@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import av
+import numpy as np
 
 from app.pipeline.frames import Frame, LatestFrameSlot, RateMeter, fit_size
 from app.pipeline.source import (
@@ -527,7 +528,8 @@ class CameraPipeline:
             w, h = fit_size(frame.width, frame.height, *box)
             if w and h:
                 rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR")
-                image = rgb.to_ndarray()
+                # swscale pads rows to an alignment; the UI wants a tight buffer (one small copy)
+                image = np.ascontiguousarray(rgb.to_ndarray())
                 pts_s = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
                 done = time.monotonic()
                 self.slot.put(Frame(self.slot.next_seq(), image, frame.width, frame.height, done, pts_s))

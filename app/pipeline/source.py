@@ -7,6 +7,7 @@ thread) owns the returned container and closes it.
 from __future__ import annotations
 
 import errno
+import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -114,10 +115,28 @@ def demo_outage_active(outage: tuple[float, float] | None, now: float | None = N
     return t >= period - down
 
 
+def resolve_host(url: str) -> None:
+    """Resolve the URL's host name first: FFmpeg reports DNS failures as a bare I/O error for RTSP."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        raise SourceError(StreamState.ERROR, "malformed URL") from None
+    if not host:
+        return
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise SourceError(StreamState.OFFLINE, f"DNS: host name {host!r} not found", str(e)) from None
+    except UnicodeError:
+        raise SourceError(StreamState.ERROR, f"malformed host name {host!r}") from None
+
+
 def open_source(spec: SourceSpec, open_timeout_s: float, read_timeout_s: float) -> av.container.InputContainer:
     """Open *spec*; raise :class:`SourceError` with a reason an operator understands."""
     if demo_outage_active(spec.outage):
         raise SourceError(StreamState.OFFLINE, "connection refused (demo outage)")
+    if spec.format is None and "://" in spec.target:
+        resolve_host(spec.target)
     try:
         return av.open(
             spec.target,

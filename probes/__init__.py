@@ -1,0 +1,1 @@
+"""Background health probes (HLS, analytics API, device JSON, network). Core: imports no Qt."""

@@ -1,0 +1,161 @@
+"""End to end: the camera pipeline against the real loopback servers of tests/lab."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from app.pipeline.state import StreamState
+from app.secrets import MASK
+from tests.lab import free_port
+from tests.pipeline.conftest import wait_for, wait_state
+
+pytestmark = pytest.mark.lab
+
+
+def _assert_live_stream(p, width, height, fps=15.0):
+    snap = wait_state(p, StreamState.LIVE)
+    assert snap.codec == "H.264"
+    assert (snap.width, snap.height) == (width, height)
+
+    # the rate settles over a few seconds; allow for a CPU-starved CI machine
+    def rates_settled():
+        s = p.snapshot()
+        return abs(s.fps_received - fps) < fps * 0.25 and abs(s.fps_decoded - fps) < fps * 0.25
+
+    wait_for(rates_settled, 30, what=f"received and decoded fps near {fps}")
+    snap = p.snapshot()
+    assert snap.bitrate_bps > 50_000
+    assert snap.time_to_first_frame_s is not None and snap.time_to_first_frame_s > 0
+    assert snap.packets_received_total > 0 and snap.frames_decoded_total > 0
+    return snap
+
+
+def test_rtsp_reaches_live_with_right_size_and_fps(rtsp_lab, make_pipeline):
+    p = make_pipeline(rtsp_lab.url(1))
+    _assert_live_stream(p, 640, 360)
+    # the lab's GOP is 1 s
+    wait_for(lambda: 0.5 <= p.snapshot().keyframe_interval_s <= 1.5, 10, what="keyframe interval ~1 s")
+
+
+def test_rtmp_reaches_live_with_right_size_and_fps(rtmp_lab, make_pipeline):
+    p = make_pipeline(rtmp_lab.url)
+    snap = _assert_live_stream(p, 640, 360)
+    assert snap.audio_codec == "aac"
+
+
+def test_hls_reaches_live(hls_lab, make_pipeline):
+    p = make_pipeline(hls_lab.variant_url("360p"))
+    _assert_live_stream(p, 640, 360)
+
+
+def test_hls_master_playlist_plays(hls_lab, make_pipeline):
+    p = make_pipeline(hls_lab.master_url)
+    snap = wait_state(p, StreamState.LIVE)
+    assert snap.height in (240, 360, 480)
+
+
+def test_frames_handed_to_ui_are_at_tile_size(rtsp_lab, make_pipeline):
+    p = make_pipeline(rtsp_lab.url(2), box=(200, 200))
+    wait_state(p, StreamState.LIVE)
+    frame = wait_for(lambda: p.slot.latest(), what="a frame")
+    # 640x360 fitted into 200x200 keeps 16:9: 200x112
+    assert frame.image.shape == (112, 200, 3)
+    assert frame.image.dtype.name == "uint8" and frame.image.flags["C_CONTIGUOUS"]
+    assert (frame.source_width, frame.source_height) == (640, 360)
+    p.set_output_size(320, 180)
+    wait_for(lambda: p.slot.latest().image.shape == (180, 320, 3), what="resized frames")
+
+
+def test_headless_pipeline_converts_no_frames(rtsp_lab, make_pipeline):
+    p = make_pipeline(rtsp_lab.url(3), box=None)
+    wait_state(p, StreamState.LIVE)
+    wait_for(lambda: p.snapshot().frames_decoded_total > 10, what="decoded frames")
+    assert p.slot.latest() is None
+
+
+def test_killed_server_goes_offline_and_comes_back_live(rtsp_server_factory, make_pipeline):
+    srv = rtsp_server_factory(mounts=1)
+    p = make_pipeline(srv.url(1))
+    wait_state(p, StreamState.LIVE)
+    srv.kill()
+    snap = wait_state(p, StreamState.OFFLINE, StreamState.STALLED, timeout=20)
+    assert snap.reason
+    # while the server is away, reconnects keep failing with a reason in words
+    wait_for(lambda: "refused" in p.snapshot().reason, 20, what="connection refused reason")
+    srv.start()
+    snap = wait_state(p, StreamState.LIVE, timeout=40)
+    assert snap.reconnects_total >= 1
+    # and again: recovery works every time, not once
+    srv.kill()
+    wait_state(p, StreamState.OFFLINE, StreamState.STALLED, timeout=20)
+    srv.start()
+    wait_state(p, StreamState.LIVE, timeout=40)
+
+
+def test_rtmp_publisher_gone_then_back(rtmp_publisher_factory, make_pipeline):
+    pub = rtmp_publisher_factory(name="flap")
+    p = make_pipeline(pub.url)
+    wait_state(p, StreamState.LIVE)
+    pub.kill()
+    wait_state(p, StreamState.OFFLINE, StreamState.STALLED, timeout=30)
+    pub.start()
+    wait_state(p, StreamState.LIVE, timeout=60)
+
+
+def test_wrong_password_is_401_and_password_never_shown(rtsp_lab, make_pipeline, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = rtsp_lab.secure_url(password="hunter2-wrong")
+    p = make_pipeline(url)
+    snap = wait_state(p, StreamState.OFFLINE)
+    assert "401" in snap.reason and "password" in snap.reason
+    assert "hunter2-wrong" not in snap.url and MASK in snap.url
+    assert "hunter2-wrong" not in snap.last_error
+    assert "hunter2-wrong" not in caplog.text
+
+
+def test_right_password_goes_live(rtsp_lab, make_pipeline):
+    p = make_pipeline(rtsp_lab.secure_url(rtsp_lab.user, rtsp_lab.password))
+    wait_state(p, StreamState.LIVE)
+    assert rtsp_lab.password not in p.snapshot().url
+
+
+def test_unknown_mount_is_404(rtsp_lab, make_pipeline):
+    p = make_pipeline(rtsp_lab.url(1).rsplit("/", 1)[0] + "/no-such-camera")
+    snap = wait_state(p, StreamState.OFFLINE)
+    assert "404" in snap.reason
+
+
+def test_http_404_for_missing_playlist(nginx_lab, make_pipeline):
+    p = make_pipeline(f"http://127.0.0.1:{nginx_lab.http_port}/hls/missing/index.m3u8")
+    snap = wait_state(p, StreamState.OFFLINE)
+    assert "404" in snap.reason
+
+
+def test_nothing_listening_is_connection_refused(make_pipeline):
+    p = make_pipeline(f"rtsp://127.0.0.1:{free_port()}/cam1")
+    snap = wait_state(p, StreamState.OFFLINE)
+    assert "refused" in snap.reason
+    # retries with backoff, counted
+    wait_for(lambda: p.snapshot().reconnects_total >= 2, 20, what="retries")
+
+
+def test_unresolvable_host_is_dns(make_pipeline):
+    p = make_pipeline("rtsp://camera.invalid/stream1")
+    snap = wait_state(p, StreamState.OFFLINE)
+    assert "DNS" in snap.reason
+
+
+def test_pipeline_threads_stop_cleanly(rtsp_lab, rtmp_lab, make_pipeline):
+    ps = [make_pipeline(rtsp_lab.url(4), "a"), make_pipeline(rtmp_lab.url, "b")]
+    for p in ps:
+        wait_state(p, StreamState.LIVE)
+    names = {t.name for p in ps for t in p.threads()}
+    assert {"camera:a:demux", "camera:a:decode", "camera:b:demux", "camera:b:decode"} <= names
+    for p in ps:
+        assert p.stop() is True
+    alive = [t.name for t in threading.enumerate() if t.name.startswith(("camera:a", "camera:b"))]
+    assert alive == []
+    assert all(p.snapshot().state is StreamState.IDLE for p in ps)
