@@ -20,6 +20,7 @@ Apt packages (Debian 12): see tests/lab/README.md.
 
 from __future__ import annotations
 
+import atexit
 import grp
 import logging
 import os
@@ -35,6 +36,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -242,6 +244,18 @@ def _world_traversable(path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- base class
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # started servers, for the atexit safety net
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Interpreter exit (e.g. a benchmark that forgot stop()): never leave lab servers behind."""
+    for srv in list(_LIVE):
+        if srv.is_running():
+            log.warning("%s still running at exit: killing pid %s", srv.name, srv.pid)
+            srv.kill()
+
+
 class ManagedProcess:
     """A lab server child process: start/stop/kill/restart by PID and process group."""
 
@@ -347,6 +361,7 @@ class ManagedProcess:
             self._log_file = None
             raise ServerStartError(f"{self.name}: cannot run {cmd[0]}: {e}") from e
         log.info("%s: started pid %s (log %s)", self.name, self.proc.pid, self.log_path)
+        _LIVE.add(self)
         try:
             self._wait_ready(timeout)
             self._after_ready()
