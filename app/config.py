@@ -79,6 +79,13 @@ class MotionSettings(_Model):
         default_factory=list, description="polygons where motion counts; empty = whole frame"
     )
     classify: bool = Field(False, description="classify motion regions with the configured detector model")
+    analysis_width: int = Field(320, ge=32, le=1920, description="width of the grey picture motion is computed on")
+    start_frames: int = Field(2, ge=1, le=50, description="consecutive moving frames before motion starts")
+    end_hold_s: float = Field(2.0, ge=0, le=600, description="no movement this long ends the motion event")
+    show_boxes: bool = Field(False, description="draw the moving regions on the tile")
+    classifier_model: str | None = Field(None, description="MobileNet-SSD model file (.caffemodel, .pb or .onnx)")
+    classifier_config: str | None = Field(None, description="its config (.prototxt / .pbtxt), if the format needs one")
+    classifier_confidence: float = Field(0.5, ge=0.0, le=1.0, description="smallest detection confidence kept")
 
 
 class CameraRecordingSettings(_Model):
@@ -202,6 +209,10 @@ class RecordingSettings(_Model):
     max_age_days: float = Field(30.0, gt=0)
     min_free_gb: float = Field(5.0, ge=0, description="keep at least this much free on the disk")
     max_total_gb: float = Field(0.0, ge=0, description="cap on recordings (0 = no cap)")
+    reserve_mb: float = Field(
+        500.0, ge=0, description="recording stops (with an alert) when less than this is free on the disk"
+    )
+    cleanup_interval_s: float = Field(60.0, gt=0, le=86_400, description="how often retention runs")
 
 
 class AlertSettings(_Model):
