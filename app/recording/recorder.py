@@ -1,0 +1,416 @@
+"""Per-camera recorder: stream copy of the pipeline's packets into short fragmented-MP4 segments.
+
+Threads and hand-over: the pipeline calls :class:`CameraRecorder` as a *packet sink* on its demux
+thread. ``on_packet`` copies the payload and timing (a few µs) into a bounded queue and returns; when
+the queue is full the packet is dropped and counted, and the recorder closes the segment before the
+hole and restarts at the next keyframe (so no segment ever contains a gap). The recorder thread
+(``camera:<id>:record``) does all file I/O.
+
+Crash safety: segments are fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``): every
+keyframe starts a fragment that is self-describing, so a ``kill -9`` or power cut loses at most the
+fragment being written (one GOP, ~1-2 s) and a reader ignores the torn tail. A segment is written as
+``*.mp4.part`` and renamed (atomically, same folder) to its final name when closed; only then is it
+indexed. Closed segments are never opened for writing again. ``recover_parts`` finalises the
+``.part`` files a crash left behind.
+
+Motion mode: packets are held in a pre-roll buffer starting at a keyframe (at least ``pre_roll_s``
+back); a motion start writes the buffer and keeps recording until ``post_roll_s`` after the end.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from app.recording.segments import Segment, SegmentIndex, StoredMotionEvent, final_path, part_path
+
+log = logging.getLogger(__name__)
+
+# delay_moov: the moov (with an edit list) is written with the first fragment, which keeps the source
+# timestamps (plain empty_moov rebases every segment to 0, hiding gaps between segments).
+FRAG_OPTIONS = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof"}
+_MAX_QUEUED = 1500  # packets (~50 s of 15 fps video + audio); beyond it the disk is hopelessly slow
+_RETRY_AFTER_ERROR_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStatus:
+    camera_id: str
+    state: str = "idle"  # idle | waiting (motion mode, buffering) | recording | error
+    reason: str = ""
+    current_path: str | None = None
+    segments_total: int = 0
+    bytes_total: int = 0
+    packets_dropped: int = 0
+    error_since: float | None = None  # UNIX time
+
+
+@dataclass(slots=True)
+class _Pkt:
+    data: bytes
+    pts: int | None
+    dts: int | None
+    time_base: Fraction
+    key: bool
+    kind: str  # "v" | "a"
+    mono: float
+    wall: float
+
+    def ts(self) -> int | None:
+        return self.dts if self.dts is not None else self.pts
+
+
+class DiskFullError(Exception):
+    pass
+
+
+class CameraRecorder:
+    """PacketSink + thread for one camera. ``mode``: "continuous" or "motion"."""
+
+    def __init__(self, camera_id: str, root: Path, *, mode: str = "continuous", segment_seconds: float = 10.0,
+                 pre_roll_s: float = 5.0, post_roll_s: float = 10.0, reserve_mb: float = 500.0,
+                 index: SegmentIndex | None = None) -> None:  # fmt: skip
+        self.camera_id = camera_id
+        self.root = Path(root)
+        self.mode = mode
+        self.segment_seconds = segment_seconds
+        self.pre_roll_s = pre_roll_s
+        self.post_roll_s = post_roll_s
+        self.reserve_bytes = int(reserve_mb * 1024 * 1024)
+        self.index = index
+        self._cv = threading.Condition()
+        self._queue: deque = deque()  # ("pkt", _Pkt) | ("open", templates) | ("close",) | ("motion", bool, mono)
+        self._queued_packets = 0
+        self._overflow = False
+        self._stream_kinds: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._status = RecorderStatus(camera_id, "waiting" if mode == "motion" else "idle")
+        self._status_lock = threading.Lock()
+        # recorder-thread state
+        self._templates: dict[str, av.stream.Stream] = {}
+        self._template_container = None
+        self._out = None
+        self._out_streams: dict[str, av.stream.Stream] = {}
+        self._part: Path | None = None
+        self._seg_wall = 0.0
+        self._seg_first_v: float | None = None  # seconds
+        self._seg_last_v: float | None = None
+        self._seg_frame_dur = 0.0
+        self._last_ts: dict[str, int] = {}
+        self._has_audio = False
+        self._ring: deque[_Pkt] = deque()
+        self._motion_active = False
+        self._record_until = 0.0  # monotonic
+        self._error_until = 0.0
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"camera:{self.camera_id}:record", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the open segment (it is renamed and indexed) and end the thread."""
+        self._stop.set()
+        with self._cv:
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def status(self) -> RecorderStatus:
+        with self._status_lock:
+            return self._status
+
+    def _set_status(self, **kw) -> None:
+        with self._status_lock:
+            self._status = replace(self._status, **kw)
+
+    # -------------------------------------------------------------- PacketSink (demux thread)
+
+    def on_open(self, container) -> None:
+        # Copy the codec parameters now, while the input container is certainly alive: an in-memory
+        # output container holds streams made from the input's templates; segments are made from those.
+        tmpl = av.open(io.BytesIO(), "w", format="mp4")
+        templates: dict[str, av.stream.Stream] = {}
+        kinds: dict[int, str] = {}
+        if container.streams.video:
+            v = container.streams.video[0]
+            templates["v"] = tmpl.add_stream_from_template(v)
+            kinds[v.index] = "v"
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            try:
+                templates["a"] = tmpl.add_stream_from_template(a)
+                kinds[a.index] = "a"
+            except Exception as e:  # e.g. a codec MP4 cannot carry: record video only
+                log.warning("%s: audio %s not recorded: %s", self.camera_id, a.codec_context.name, e)
+        self._stream_kinds = kinds
+        self._push(("open", tmpl, templates))
+
+    def on_packet(self, packet: av.Packet) -> None:
+        kind = self._stream_kinds.get(packet.stream_index)
+        if kind is None or packet.size == 0 or (packet.pts is None and packet.dts is None):
+            return
+        p = _Pkt(bytes(packet), packet.pts, packet.dts, packet.time_base, bool(packet.is_keyframe), kind,
+                 time.monotonic(), time.time())  # fmt: skip
+        with self._cv:
+            if self._queued_packets >= _MAX_QUEUED:
+                self._overflow = True
+                with self._status_lock:
+                    self._status = replace(self._status, packets_dropped=self._status.packets_dropped + 1)
+                return
+            if self._overflow:  # tell the writer there is a hole before this packet
+                self._queue.append(("resync",))
+                self._overflow = False
+            self._queue.append(("pkt", p))
+            self._queued_packets += 1
+            self._cv.notify()
+
+    def on_close(self) -> None:
+        self._push(("close",))
+
+    def motion(self, active: bool, mono: float | None = None) -> None:
+        """Motion started/ended (any thread)."""
+        self._push(("motion", active, time.monotonic() if mono is None else mono))
+
+    def _push(self, item) -> None:
+        with self._cv:
+            self._queue.append(item)
+            self._cv.notify()
+
+    # -------------------------------------------------------------- recorder thread
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    while not self._queue and not self._stop.is_set():
+                        self._cv.wait(0.5)
+                    if not self._queue and self._stop.is_set():
+                        break
+                    item = self._queue.popleft()
+                    if item[0] == "pkt":
+                        self._queued_packets -= 1
+                try:
+                    self._handle(item)
+                except Exception as e:
+                    self._fail(e)
+        finally:
+            self._close_segment()
+
+    def _handle(self, item) -> None:
+        kind = item[0]
+        if kind == "pkt":
+            self._on_pkt(item[1])
+        elif kind == "open":
+            self._close_segment()
+            self._ring.clear()
+            self._template_container, self._templates = item[1], item[2]
+        elif kind in ("close", "resync"):
+            self._close_segment()
+            self._ring.clear()
+        elif kind == "motion":
+            self._motion_active = item[1]
+            if not item[1]:
+                self._record_until = item[2] + self.post_roll_s
+
+    def _want(self, p: _Pkt) -> bool:
+        if self.mode == "continuous":
+            return True
+        return self._motion_active or p.mono <= self._record_until
+
+    def _on_pkt(self, p: _Pkt) -> None:
+        if "v" not in self._templates:
+            return
+        is_vkey = p.kind == "v" and p.key
+        if self._out is not None:
+            if is_vkey and (not self._want(p) or self._seg_elapsed(p) >= self.segment_seconds):
+                self._close_segment()  # cut at a keyframe: every segment starts with one
+            else:
+                self._write(p)
+                return
+        # not writing: buffer (pre-roll) and start when wanted, from a keyframe
+        self._ring.append(p)
+        self._trim_ring(p.mono)
+        if self._want(p) and time.monotonic() >= self._error_until and self._ring and self._ring[0].key:
+            buffered = list(self._ring)
+            self._ring.clear()
+            try:
+                self._open_segment(buffered[0].wall)
+            except DiskFullError as e:
+                self._fail(e)
+                return
+            for q in buffered:
+                self._write(q)
+
+    def _trim_ring(self, now_mono: float) -> None:
+        """Keep the buffer starting at the newest keyframe that is at least pre_roll_s old."""
+        ring = self._ring
+        while ring and not (ring[0].kind == "v" and ring[0].key):
+            ring.popleft()
+        horizon = now_mono - (self.pre_roll_s if self.mode == "motion" else 0.0)
+        keys = [i for i, q in enumerate(ring) if q.kind == "v" and q.key and q.mono <= horizon]
+        if len(keys) > 0 and keys[-1] > 0:
+            for _ in range(keys[-1]):
+                ring.popleft()
+
+    def _seg_elapsed(self, p: _Pkt) -> float:
+        if self._seg_first_v is None or p.pts is None:
+            return 0.0
+        return float(p.pts * p.time_base) - self._seg_first_v
+
+    def _open_segment(self, wall: float) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.root).free
+        if free < self.reserve_bytes:
+            raise DiskFullError(f"disk full: {free / 1e6:.0f} MB free on {self.root}, recording stopped")
+        part = part_path(self.root, self.camera_id, wall)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        out = av.open(str(part), "w", format="mp4", options=dict(FRAG_OPTIONS))
+        self._out_streams = {k: out.add_stream_from_template(t) for k, t in self._templates.items()}
+        self._out, self._part, self._seg_wall = out, part, wall
+        self._seg_first_v = self._seg_last_v = None
+        self._seg_frame_dur = 0.0
+        self._last_ts = {}
+        self._has_audio = False
+        self._set_status(state="recording", reason="recording", current_path=str(part), error_since=None)
+
+    def _write(self, p: _Pkt) -> None:
+        if self._out is None:
+            return
+        stream = self._out_streams.get(p.kind)
+        if stream is None:
+            return
+        if p.kind == "a" and self._seg_first_v is None:
+            return  # audio before the first picture of the segment
+        ts = p.ts()
+        last = self._last_ts.get(p.kind)
+        if last is not None and ts <= last:
+            return  # non-monotonic timestamps (camera glitch): MP4 cannot hold them
+        self._last_ts[p.kind] = ts
+        pkt = av.Packet(p.data)
+        pkt.pts, pkt.dts, pkt.time_base = p.pts, p.dts if p.dts is not None else p.pts, p.time_base
+        pkt.is_keyframe = p.key
+        pkt.stream = stream
+        if p.kind == "v" and p.pts is not None:
+            t = float(p.pts * p.time_base)
+            if self._seg_first_v is None:
+                self._seg_first_v = t
+            elif self._seg_last_v is not None and t > self._seg_last_v:
+                self._seg_frame_dur = t - self._seg_last_v
+            self._seg_last_v = max(t, self._seg_last_v or t)
+        else:
+            self._has_audio = True
+        self._out.mux(pkt)
+
+    def _close_segment(self) -> None:
+        out, part = self._out, self._part
+        if out is None or part is None:
+            return
+        self._out = None
+        self._part = None
+        try:
+            out.close()
+        except Exception as e:  # disk full while writing the last fragment: keep what is on disk
+            log.warning("%s: closing %s failed: %s", self.camera_id, part.name, e)
+        if self._seg_first_v is None or self._seg_last_v is None:
+            part.unlink(missing_ok=True)  # nothing playable in it
+            return
+        duration = self._seg_last_v - self._seg_first_v + self._seg_frame_dur
+        final = final_path(part, duration)
+        os.replace(part, final)
+        size = final.stat().st_size
+        seg = Segment(self.camera_id, str(final), self._seg_wall, self._seg_wall + duration, size, self._has_audio)
+        with self._status_lock:
+            s = self._status
+            self._status = replace(s, segments_total=s.segments_total + 1, bytes_total=s.bytes_total + size,
+                                   current_path=None, state="waiting" if self.mode == "motion" else "idle",
+                                   reason="")  # fmt: skip
+        if self.index is not None:
+            try:
+                self.index.add_segment(seg)
+            except Exception:
+                log.exception("%s: indexing %s failed (the file is kept)", self.camera_id, final.name)
+
+    def _fail(self, e: Exception) -> None:
+        disk_full = isinstance(e, DiskFullError) or (isinstance(e, OSError) and e.errno == errno.ENOSPC)
+        reason = str(e) if isinstance(e, DiskFullError) else (
+            f"disk full on {self.root}: recording stopped" if disk_full else f"recording failed: {e}")  # fmt: skip
+        log.error("%s: %s", self.camera_id, reason)
+        self._close_segment()
+        self._ring.clear()
+        self._error_until = time.monotonic() + _RETRY_AFTER_ERROR_S
+        with self._status_lock:
+            since = self._status.error_since or time.time()
+        self._set_status(state="error", reason=reason, current_path=None, error_since=since)
+
+
+def recover_parts(root: Path, index: SegmentIndex | None = None) -> list[Segment]:
+    """Finalise ``*.mp4.part`` files left by a crash: keep what is readable, rename, index."""
+    out: list[Segment] = []
+    for part in sorted(Path(root).glob("*/*/*.mp4.part")):
+        try:
+            first = last = None
+            step = 0.0
+            has_audio = False
+            with av.open(str(part), format="mp4") as c:
+                if not c.streams.video:
+                    raise ValueError("no video")
+                v = c.streams.video[0]
+                has_audio = bool(c.streams.audio)
+                for pkt in c.demux(v):
+                    if pkt.pts is None:
+                        continue
+                    t = float(pkt.pts * pkt.time_base)
+                    if first is None:
+                        first = t
+                    if last is not None and t > last:
+                        step = t - last
+                    last = t if last is None else max(last, t)
+        except Exception as e:
+            log.warning("recovering %s: unreadable (%s); removed", part, e)
+            part.unlink(missing_ok=True)
+            continue
+        if first is None or last is None:
+            part.unlink(missing_ok=True)
+            continue
+        from app.recording.segments import _NAME_RE
+
+        m = _NAME_RE.match(part.name.removesuffix(".part"))
+        if not m:
+            continue
+        duration = last - first + step
+        final = final_path(part, duration)
+        os.replace(part, final)
+        from app.recording.segments import parse_segment
+
+        seg = parse_segment(final)
+        if seg is None:
+            continue
+        seg = replace(seg, has_audio=has_audio)
+        log.info("recovered %s (%.1f s) after an unclean stop", final.name, duration)
+        if index is not None:
+            index.add_segment(seg)
+        out.append(seg)
+    return out
+
+
+def stored_event(ev) -> StoredMotionEvent:
+    """A finished ``app.motion.service.MotionEvent`` as the index stores it."""
+    return StoredMotionEvent(ev.camera_id, ev.start, ev.end or ev.start, round(ev.peak_score, 4),
+                             tuple((r.x, r.y, r.w, r.h) for r in ev.regions[:8]), tuple(ev.labels))  # fmt: skip

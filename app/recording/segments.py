@@ -1,0 +1,177 @@
+"""Segment files: names, the index protocol, and a directory-backed index (used until/unless the store is wired).
+
+Layout (UTC, so daylight-saving changes never produce two files with one name)::
+
+    <root>/<camera-id>/<YYYY-MM-DD>/<camera-id>_<YYYYmmddTHHMMSS_mmm>Z_<duration ms>.mp4   closed
+    <root>/<camera-id>/<YYYY-MM-DD>/<camera-id>_<YYYYmmddTHHMMSS_mmm>Z.mp4.part            being written
+    ...mp4.locked   (empty marker: the operator locked this segment; retention never deletes it)
+    <root>/<camera-id>/motion.jsonl  (motion events, one JSON object per line)
+
+The camera id must already be a slug (``app.config`` enforces ``[a-z0-9][a-z0-9_-]*``); a name that
+is not is refused, never "cleaned" into a path, and the result is checked to stay under the root.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME_RE = re.compile(r"^(?P<cam>[a-z0-9][a-z0-9_-]{0,63})_(?P<ts>\d{8}T\d{6}_\d{3})Z(?:_(?P<dur>\d+))?\.mp4$")
+PART_SUFFIX = ".part"
+LOCK_SUFFIX = ".locked"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    camera_id: str
+    path: str
+    start: float  # UNIX time of the first packet
+    end: float  # start + duration
+    size_bytes: int = 0
+    has_audio: bool = False
+    locked: bool = False
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMotionEvent:
+    camera_id: str
+    start: float
+    end: float
+    peak_score: float
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+class SegmentIndex(Protocol):
+    """Where closed segments and motion events are indexed (the store implements this too)."""
+
+    def add_segment(self, segment: Segment) -> None: ...
+
+    def remove_segment(self, path: str) -> None: ...
+
+    def add_motion_event(self, event: StoredMotionEvent) -> None: ...
+
+
+def check_camera_id(camera_id: str) -> str:
+    if not isinstance(camera_id, str) or not _ID_RE.match(camera_id):
+        raise ValueError(f"camera id {camera_id!r} is not a safe file name (lowercase letters, digits, - and _)")
+    return camera_id
+
+
+def _ts(start: float) -> str:
+    d = datetime.fromtimestamp(start, UTC)
+    return d.strftime("%Y%m%dT%H%M%S") + f"_{d.microsecond // 1000:03d}"
+
+
+def part_path(root: Path, camera_id: str, start: float) -> Path:
+    """Where a segment starting at *start* is written while open."""
+    check_camera_id(camera_id)
+    day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
+    folder = (root / camera_id / day).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        raise ValueError(f"segment folder {folder} escapes the recordings root")
+    return folder / f"{camera_id}_{_ts(start)}Z.mp4{PART_SUFFIX}"
+
+
+def final_path(part: Path, duration_s: float) -> Path:
+    name = part.name.removesuffix(PART_SUFFIX).removesuffix(".mp4")
+    return part.with_name(f"{name}_{max(0, round(duration_s * 1000))}.mp4")
+
+
+def parse_segment(path: Path) -> Segment | None:
+    """A closed segment from its file name (no probing); None if the name is not one of ours."""
+    m = _NAME_RE.match(path.name)
+    if not m or m["dur"] is None:
+        return None
+    start = datetime.strptime(m["ts"], "%Y%m%dT%H%M%S_%f").replace(tzinfo=UTC).timestamp()
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    locked = path.with_name(path.name + LOCK_SUFFIX).exists()
+    return Segment(m["cam"], str(path), start, start + int(m["dur"]) / 1000.0, size, False, locked)
+
+
+def scan_segments(root: Path, camera_id: str | None = None) -> list[Segment]:
+    """All closed segments under *root* (optionally one camera), oldest first."""
+    root = Path(root)
+    base = [root / check_camera_id(camera_id)] if camera_id else [p for p in root.glob("*") if p.is_dir()]
+    out = [s for b in base for p in b.glob("*/*.mp4") if (s := parse_segment(p)) is not None]
+    out.sort(key=lambda s: (s.start, s.camera_id))
+    return out
+
+
+def set_locked(segment_path: str | Path, locked: bool) -> None:
+    """Operator lock: retention never deletes a locked segment."""
+    marker = Path(str(segment_path) + LOCK_SUFFIX)
+    if locked:
+        marker.touch()
+    else:
+        marker.unlink(missing_ok=True)
+
+
+class DirectoryIndex:
+    """SegmentIndex over the recordings folder itself: file names carry start and duration, motion
+    events go to ``<camera>/motion.jsonl``. Thread-safe; no database needed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self.added: list[Segment] = []  # in this process (for status and tests)
+
+    def add_segment(self, segment: Segment) -> None:
+        with self._lock:
+            self.added.append(segment)
+
+    def remove_segment(self, path: str) -> None:
+        Path(path + LOCK_SUFFIX).unlink(missing_ok=True)
+
+    def add_motion_event(self, event: StoredMotionEvent) -> None:
+        folder = self.root / check_camera_id(event.camera_id)
+        line = json.dumps(asdict(event), separators=(",", ":"))
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / "motion.jsonl", "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+
+    def segments(self, camera_id: str, start: float = 0.0, end: float = float("inf")) -> list[Segment]:
+        return [s for s in scan_segments(self.root, camera_id) if s.end > start and s.start < end]
+
+    def motion_events(self, camera_id: str, start: float = 0.0, end: float = float("inf")) -> list[StoredMotionEvent]:
+        f = self.root / check_camera_id(camera_id) / "motion.jsonl"
+        out = []
+        try:
+            lines = f.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        for line in lines:
+            try:
+                d = json.loads(line)
+                ev = StoredMotionEvent(d["camera_id"], d["start"], d["end"], d["peak_score"],
+                                       tuple(tuple(b) for b in d.get("boxes", ())), tuple(d.get("labels", ())))  # fmt: skip
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line after a crash: skip it, keep the rest
+            if ev.end > start and ev.start < end:
+                out.append(ev)
+        return out
+
+    def cameras(self) -> list[str]:
+        return sorted(p.name for p in self.root.glob("*") if p.is_dir() and _ID_RE.match(p.name))
+
+
+def now() -> float:
+    return time.time()

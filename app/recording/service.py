@@ -1,0 +1,79 @@
+"""Runtime service: one CameraRecorder per camera with recording on, fed by its tile pipeline."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from app.recording.recorder import CameraRecorder, RecorderStatus, recover_parts, stored_event
+from app.recording.segments import DirectoryIndex, SegmentIndex
+
+log = logging.getLogger(__name__)
+
+
+class RecorderService:
+    """Attach with ``supervisor.add_pipeline_hook(service.attach)``; motion via ``motion.subscribe(service.on_motion)``."""
+
+    def __init__(self, settings, root: Path, index: SegmentIndex | None = None) -> None:
+        self.settings = settings  # app.config.RecordingSettings
+        self.root = Path(root)
+        self.index: SegmentIndex = index or DirectoryIndex(self.root)
+        self._lock = threading.Lock()
+        self._recorders: dict[str, CameraRecorder] = {}
+        self._started = False
+
+    def start(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            recovered = recover_parts(self.root, self.index)
+            if recovered:
+                log.info("recovered %d segment(s) left open by an unclean stop", len(recovered))
+        except OSError as e:
+            log.error("recordings folder %s is not usable: %s", self.root, e)
+        with self._lock:
+            self._started = True
+            recs = list(self._recorders.values())
+        for r in recs:
+            r.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._started = False
+            recs = list(self._recorders.values())
+        for r in recs:
+            r.stop()
+
+    def attach(self, pipeline, camera) -> None:
+        rs = camera.recording
+        if rs.mode == "off":
+            return
+        with self._lock:
+            rec = self._recorders.get(camera.id)
+            if rec is None:
+                rec = CameraRecorder(camera.id, self.root, mode=rs.mode, segment_seconds=self.settings.segment_seconds,
+                                     pre_roll_s=rs.pre_roll_s, post_roll_s=rs.post_roll_s,
+                                     reserve_mb=self.settings.reserve_mb, index=self.index)  # fmt: skip
+                self._recorders[camera.id] = rec
+                if self._started:
+                    rec.start()
+        pipeline.add_packet_sink(rec)
+
+    def on_motion(self, event) -> None:
+        """MotionService listener: trigger motion recording; store finished events."""
+        rec = self._recorders.get(event.camera_id)
+        if rec is not None:
+            rec.motion(event.end is None)
+        if event.end is not None:
+            try:
+                self.index.add_motion_event(stored_event(event))
+            except Exception:
+                log.exception("storing the motion event of %s failed", event.camera_id)
+
+    def statuses(self) -> dict[str, RecorderStatus]:
+        with self._lock:
+            return {cid: r.status() for cid, r in self._recorders.items()}
+
+    def errors(self) -> dict[str, str]:
+        """Cameras whose recording stopped (disk full, I/O error), for alerts and the UI."""
+        return {cid: s.reason for cid, s in self.statuses().items() if s.state == "error"}
