@@ -161,8 +161,9 @@ class DirectoryIndex:
         for line in lines:
             try:
                 d = json.loads(line)
-                ev = StoredMotionEvent(d["camera_id"], d["start"], d["end"], d["peak_score"],
-                                       tuple(tuple(b) for b in d.get("boxes", ())), tuple(d.get("labels", ())))  # fmt: skip
+                boxes = tuple(tuple(b) for b in d.get("boxes", ()))
+                ev = StoredMotionEvent(d["camera_id"], d["start"], d["end"], d["peak_score"], boxes,
+                                       tuple(d.get("labels", ())))  # fmt: skip
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line after a crash: skip it, keep the rest
             if ev.end > start and ev.start < end:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 class RecorderService:
-    """Attach with ``supervisor.add_pipeline_hook(service.attach)``; motion via ``motion.subscribe(service.on_motion)``."""
+    """Attach with ``supervisor.add_pipeline_hook(service.attach)``; motion: ``motion.subscribe(service.on_motion)``."""
 
     def __init__(self, settings, root: Path, index: SegmentIndex | None = None) -> None:
         self.settings = settings  # app.config.RecordingSettings
