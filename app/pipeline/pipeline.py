@@ -5,7 +5,7 @@
     source ──(1 connection)──> demux thread ──┬─> packet sinks (recorder, stats)   [demux thread]
                                               └─> bounded packet queue ─> decode thread
                                                         ├─> frame sinks (motion, picture health) [rate-limited]
-                                                        └─> reformat to tile size (FFmpeg swscale) ─> LatestFrameSlot
+                                                        └─> reformat to tile-size BGRA (swscale) ─> LatestFrameSlot
 
 The demux thread never waits on the decoder: when the packet queue is full, queued packets are
 dropped and decoding resumes at the next keyframe (counted in ``frames_dropped_total``), so latency
@@ -28,8 +28,9 @@ from typing import Protocol
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
-from app.pipeline.frames import Frame, LatestFrameSlot, RateMeter, fit_size
+from app.pipeline.frames import DISPLAY_PIXEL_FORMAT, Frame, LatestFrameSlot, RateMeter, fit_size
 from app.pipeline.source import (
     SourceError,
     SourceSpec,
@@ -112,7 +113,8 @@ class CameraPipeline:
         self._threads: list[threading.Thread] = []
         self._packets: queue.Queue = queue.Queue(maxsize=_PACKET_QUEUE_MAX)
         self._packet_sinks: list[PacketSink] = []
-        self._frame_sinks: list[tuple[FrameSink, float, list[float]]] = []
+        # copy-on-write tuple: the decode thread reads it per frame without taking the lock
+        self._frame_sinks: tuple[tuple[FrameSink, float, list[float]], ...] = ()
         self._state_listeners: list[StateListener] = []
         self._output_box: tuple[int, int] | None = None
         self._keyframes_only = False
@@ -121,6 +123,14 @@ class CameraPipeline:
             camera_id=camera_id, name=name, group=group, url=self._masked_url, variant=variant,
             state=StreamState.IDLE, state_since=time.time(), reason="not started",
         )  # fmt: skip
+        # Hot counters: plain ints, each written by one pipeline thread, read by snapshot() (atomic
+        # under the GIL). Rebuilding the frozen snapshot per packet cost more than decoding did.
+        self._packets_rx = 0
+        self._bytes_rx = 0
+        self._frames_decoded = 0
+        self._frames_dropped = 0
+        self._decode_errors = 0
+        self._keyframe_interval = 0.0
         self._rx_video = RateMeter()
         self._rx_bytes = RateMeter()
         self._decoded = RateMeter()
@@ -131,6 +141,8 @@ class CameraPipeline:
         self._latency_ema = 0.0
         self._decoder_done = threading.Event()
         self._intra_only = False
+        # one scaler per pipeline: frame.reformat() builds a new SwsContext per call (2x the cost)
+        self._reformatter = VideoReformatter()
 
     # ------------------------------------------------------------------ public API
 
@@ -187,7 +199,13 @@ class CameraPipeline:
             fps_received=round(self._rx_video.rate(now), 2) if connected else 0.0,
             fps_decoded=round(self._decoded.rate(now), 2) if connected else 0.0,
             bitrate_bps=round(self._rx_bytes.rate(now) * 8, 0) if connected else 0.0,
-            frames_dropped_total=snap.frames_dropped_total + self.slot.stale,
+            packets_received_total=self._packets_rx,
+            bytes_received_total=self._bytes_rx,
+            frames_decoded_total=self._frames_decoded,
+            frames_dropped_total=self._frames_dropped + self.slot.stale,
+            decode_errors_total=self._decode_errors,
+            keyframe_interval_s=round(self._keyframe_interval, 2),
+            latency_ms=round(self._latency_ema * 1000, 1),
             keyframes_only=self._keyframes_only,
         )
 
@@ -211,11 +229,11 @@ class CameraPipeline:
     def add_frame_sink(self, sink: FrameSink, max_fps: float = 5.0) -> None:
         """*sink(frame, t)* gets decoded frames (source size, native format) at most *max_fps* a second."""
         with self._lock:
-            self._frame_sinks.append((sink, 1.0 / max_fps if max_fps > 0 else 0.0, [0.0]))
+            self._frame_sinks = (*self._frame_sinks, (sink, 1.0 / max_fps if max_fps > 0 else 0.0, [0.0]))
 
     def remove_frame_sink(self, sink: FrameSink) -> None:
         with self._lock:
-            self._frame_sinks = [s for s in self._frame_sinks if s[0] is not sink]
+            self._frame_sinks = tuple(s for s in self._frame_sinks if s[0] is not sink)
 
     def add_state_listener(self, listener: StateListener) -> None:
         """*listener(pipeline, old, new, reason)* is called on a pipeline thread at each state change."""
@@ -312,7 +330,7 @@ class CameraPipeline:
         opts = self.options
         t_open = time.monotonic()
         container = open_source(spec, opts.open_timeout_s, opts.read_timeout_s)
-        frames_before = self._snap.frames_decoded_total
+        frames_before = self._frames_decoded
         sinks_opened: list[PacketSink] = []
         try:
             if not container.streams.video:
@@ -369,7 +387,7 @@ class CameraPipeline:
                 container.close()
             except Exception:
                 pass
-        return self._snap.frames_decoded_total > frames_before
+        return self._frames_decoded > frames_before
 
     def _demux(self, container, spec: SourceSpec, vstream, sinks: list[PacketSink], streams: list) -> None:
         pace_origin: tuple[float, float] | None = None  # (wall monotonic, pts seconds) for paced sources
@@ -403,16 +421,10 @@ class CameraPipeline:
             is_key = packet.is_keyframe or self._intra_only
             if is_key:
                 if self._last_keyframe_at:
-                    gop = now - self._last_keyframe_at
-                    with self._lock:
-                        self._snap = replace(self._snap, keyframe_interval_s=round(gop, 2))
+                    self._keyframe_interval = now - self._last_keyframe_at
                 self._last_keyframe_at = now
-            with self._lock:
-                self._snap = replace(
-                    self._snap,
-                    packets_received_total=self._snap.packets_received_total + 1,
-                    bytes_received_total=self._snap.bytes_received_total + packet.size,
-                )
+            self._packets_rx += 1
+            self._bytes_rx += packet.size
             if self._keyframes_only and not is_key:
                 continue
             self._enqueue_packet(packet, is_key, now)
@@ -437,8 +449,7 @@ class CameraPipeline:
                 elif item is not None:
                     self._packets_put_control(item)  # keep control messages
                     break
-            with self._lock:
-                self._snap = replace(self._snap, frames_dropped_total=self._snap.frames_dropped_total + dropped)
+            self._frames_dropped += dropped
             self._packets_put_control(("resync", None, now))
             if is_key:
                 self._packets.put_nowait(("pkt", (packet, is_key), now))
@@ -490,8 +501,7 @@ class CameraPipeline:
                 try:
                     frames = ctx.decode(packet)
                 except av.error.FFmpegError as e:
-                    with self._lock:
-                        self._snap = replace(self._snap, decode_errors_total=self._snap.decode_errors_total + 1)
+                    self._decode_errors += 1
                     log.debug("%s: decode error %s", self.camera_id, e)
                     continue
                 for frame in frames:
@@ -507,16 +517,14 @@ class CameraPipeline:
         now = time.monotonic()
         self._last_frame_at = now
         self._decoded.add(1.0, now)
-        with self._lock:
-            sinks = list(self._frame_sinks)
-            snap = self._snap
-            fields: dict = {"frames_decoded_total": snap.frames_decoded_total + 1}
+        self._frames_decoded += 1
+        snap = self._snap
+        if first or frame.width != snap.width or frame.height != snap.height:
+            fields: dict = {"width": frame.width, "height": frame.height}
             if first:
                 fields["time_to_first_frame_s"] = round(now - t_open, 3)
-            if frame.width != snap.width or frame.height != snap.height:
-                fields["width"], fields["height"] = frame.width, frame.height
-            self._snap = replace(snap, **fields)
-        for sink, min_interval, last in sinks:
+            self._update(**fields)
+        for sink, min_interval, last in self._frame_sinks:
             if now - last[0] >= min_interval:
                 last[0] = now
                 try:
@@ -524,22 +532,23 @@ class CameraPipeline:
                 except Exception:
                     log.exception("%s: frame sink failed", self.camera_id)
         box = self._output_box
+        done = now
         if box is not None:
             w, h = fit_size(frame.width, frame.height, *box)
             if w and h:
-                rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR")
-                # swscale pads rows to an alignment; the UI wants a tight buffer (one small copy)
-                image = np.ascontiguousarray(rgb.to_ndarray())
+                # scale + convert inside FFmpeg (swscale); the GIL is released while it runs
+                out = self._reformatter.reformat(
+                    frame, width=w, height=h, format=DISPLAY_PIXEL_FORMAT, interpolation="BILINEAR"
+                )
+                image = out.to_ndarray()
+                if not image.flags["C_CONTIGUOUS"]:
+                    image = np.ascontiguousarray(image)  # swscale pads rows; the UI wants tight rows
                 pts_s = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
                 done = time.monotonic()
                 self.slot.put(Frame(self.slot.next_seq(), image, frame.width, frame.height, done, pts_s))
-                self._latency_ema = (
-                    0.9 * self._latency_ema + 0.1 * (done - arrived) if self._latency_ema else (done - arrived)
-                )
-        else:
-            self._latency_ema = now - arrived
-        self._update(latency_ms=round(self._latency_ema * 1000, 1))
-        if self._snap.state is not StreamState.LIVE:
+        latency = done - arrived
+        self._latency_ema = 0.9 * self._latency_ema + 0.1 * latency if self._latency_ema else latency
+        if snap.state is not StreamState.LIVE:
             self._set_state(StreamState.LIVE, "receiving pictures")
 
 

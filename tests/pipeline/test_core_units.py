@@ -107,7 +107,7 @@ def test_config_save_is_atomic_and_round_trips(tmp_path):
 
 # ----------------------------------------------------------------- frames and rates
 def _frame(slot, w=4, h=2):
-    return Frame(slot.next_seq(), np.zeros((h, w, 3), np.uint8), w, h, 0.0)
+    return Frame(slot.next_seq(), np.zeros((h, w, 4), np.uint8), w, h, 0.0)
 
 
 def test_latest_frame_slot_drops_and_counts_stale():

@@ -62,11 +62,11 @@ def test_frames_handed_to_ui_are_at_tile_size(rtsp_lab, make_pipeline):
     wait_state(p, StreamState.LIVE)
     frame = wait_for(lambda: p.slot.latest(), what="a frame")
     # 640x360 fitted into 200x200 keeps 16:9: 200x112
-    assert frame.image.shape == (112, 200, 3)
+    assert frame.image.shape == (112, 200, 4)  # BGRA
     assert frame.image.dtype.name == "uint8" and frame.image.flags["C_CONTIGUOUS"]
     assert (frame.source_width, frame.source_height) == (640, 360)
     p.set_output_size(320, 180)
-    wait_for(lambda: p.slot.latest().image.shape == (180, 320, 3), what="resized frames")
+    wait_for(lambda: p.slot.latest().image.shape == (180, 320, 4), what="resized frames")
 
 
 def test_headless_pipeline_converts_no_frames(rtsp_lab, make_pipeline):
