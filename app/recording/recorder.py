@@ -114,6 +114,7 @@ class CameraRecorder:
         self._motion_active = False
         self._record_until = 0.0  # monotonic
         self._error_until = 0.0
+        self._nominal_frame_s = 0.0
 
     # -------------------------------------------------------------- lifecycle
 
@@ -152,6 +153,8 @@ class CameraRecorder:
             v = container.streams.video[0]
             templates["v"] = tmpl.add_stream_from_template(v)
             kinds[v.index] = "v"
+            rate = v.average_rate or v.guessed_rate
+            self._nominal_frame_s = 1.0 / float(rate) if rate and 1 <= float(rate) <= 240 else 0.0
         if container.streams.audio:
             a = container.streams.audio[0]
             try:
@@ -285,7 +288,7 @@ class CameraRecorder:
         self._out_streams = {k: out.add_stream_from_template(t) for k, t in self._templates.items()}
         self._out, self._part, self._seg_wall = out, part, wall
         self._seg_first_v = self._seg_last_v = None
-        self._seg_frame_dur = 0.0
+        self._seg_frame_dur = self._nominal_frame_s  # refined from the pts steps as packets arrive
         self._last_ts = {}
         self._has_audio = False
         self._set_status(state="recording", reason="recording", current_path=str(part), error_since=None)
