@@ -127,13 +127,15 @@ def check_demo_source(ctx: SelfTestContext) -> str:
     if frame is None:
         raise CheckFailed(f"no frame within {FRAME_TIMEOUT_S:.0f} s (stream {snap.state}: {snap.reason})")
     img = frame.image
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype.name != "uint8":
+    # display frames are BGRA (4 channels; packed RGB in older builds): anything else is a broken build
+    if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype.name != "uint8":
         raise CheckFailed(f"decoded frame has an unexpected layout: shape {img.shape}, {img.dtype}")
     if int(img.max()) == int(img.min()):
         raise CheckFailed("decoded frame is a single flat colour (the decoder produced no picture)")
     ctx.values["frame"] = img
     ttff = f", first frame {snap.time_to_first_frame_s:.2f} s" if snap.time_to_first_frame_s else ""
-    return f"{frame.width}x{frame.height} RGB from {snap.codec or 'lavfi'}{ttff}"
+    layout = "BGRA" if img.shape[2] == 4 else "RGB"
+    return f"{frame.width}x{frame.height} {layout} from {snap.codec or 'lavfi'}{ttff}"
 
 
 def check_store(ctx: SelfTestContext) -> str:

@@ -29,7 +29,9 @@ def render_tile_offscreen(ctx: Any) -> str:
     h, w = frame.shape[:2]
 
     app = QApplication.instance() or QApplication(["vigil-selftest"])
-    image = QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    bgra = frame.shape[2] == 4  # the pipeline's display format (Format_RGB32 on little-endian)
+    fmt = QImage.Format.Format_RGB32 if bgra else QImage.Format.Format_RGB888
+    image = QImage(frame.data, w, h, frame.shape[2] * w, fmt).copy()
 
     class Tile(QWidget):
         def paintEvent(self, _event) -> None:
@@ -53,7 +55,8 @@ def render_tile_offscreen(ctx: Any) -> str:
     # the picture (above the caption band) must come out as it went in
     x, y = w // 4, h // 4
     got = out.pixelColor(x, y)
-    want = tuple(int(v) for v in frame[y, x])
+    px = [int(v) for v in frame[y, x]]
+    want = (px[2], px[1], px[0]) if bgra else tuple(px[:3])
     if max(abs(got.red() - want[0]), abs(got.green() - want[1]), abs(got.blue() - want[2])) > 8:
         raise RuntimeError(f"pixel ({x},{y}) is {got.name()} after painting, expected rgb{want}")
     # the caption band is darker than the picture and has white text pixels in it
