@@ -1,0 +1,1 @@
+"""Picture and audio health analysers (pure state machines) and their pipeline adapter."""

@@ -1,0 +1,294 @@
+"""``VigilCollector``: builds every series from the latest health snapshots and probe results at scrape time.
+
+Nothing is pushed into prometheus_client objects by the pipelines (Frigate's pattern): a scrape reads
+``supervisor.snapshots()`` and ``ProbeResults.all()`` - both immutable - and yields metric families.
+Counters come from monotonic counts kept by their owners (pipeline snapshot ``*_total`` fields, the
+analytics probe's error count), so they are real counters (``# TYPE ... counter``) that only reset
+when Vigil restarts, which Prometheus' ``rate()`` handles.
+
+Labels never carry a password: cameras are labelled by id/name/group, hosts by host name only.
+Series names and labels of seed 000 are kept exactly (``camera_stream_status_up`` etc.) so existing
+Grafana dashboards keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from app.pipeline.state import Condition, HealthSnapshot, StreamState
+from probes.base import ProbeResult, ProbeResults
+
+log = logging.getLogger(__name__)
+
+_CAM = ["camera_id", "camera_name", "group"]
+
+
+def _cam_labels(s: HealthSnapshot) -> list[str]:
+    return [s.camera_id, s.name, s.group]
+
+
+class VigilCollector(Collector):
+    def __init__(
+        self,
+        snapshots: Callable[[], dict[str, HealthSnapshot]],
+        results: ProbeResults | None = None,
+        scheduler_stats: Callable[[], dict[str, tuple[int, int]]] | None = None,
+    ) -> None:
+        self._snapshots = snapshots
+        self._results = results
+        self._scheduler_stats = scheduler_stats
+        self.scrapes_total = 0
+
+    def describe(self) -> Iterable:
+        return []  # families depend on the config; no describe-time collection
+
+    def collect(self) -> Iterable:
+        t0 = time.perf_counter()
+        self.scrapes_total += 1
+        try:
+            snaps = self._snapshots()
+        except Exception:
+            log.exception("metrics: reading snapshots failed")
+            snaps = {}
+        yield from self._cameras(snaps)
+        results = self._results.all() if self._results is not None else []
+        yield from self._analytics(results)
+        yield from self._hls(results)
+        yield from self._network(results)
+        yield from self._devices(results)
+        yield from self._probes(results)
+        g = GaugeMetricFamily("vigil_scrape_duration_seconds", "Time to build this exposition (previous scrape)")
+        g.add_metric([], time.perf_counter() - t0)
+        yield g
+
+    # ----------------------------------------------------------------------- cameras (pipelines)
+
+    def _cameras(self, snaps: dict[str, HealthSnapshot]) -> Iterable:
+        up = GaugeMetricFamily("vigil_camera_up", "1 if the camera's tile stream is LIVE", labels=_CAM)
+        state = GaugeMetricFamily(
+            "vigil_camera_state", "Current stream state (1 for the current one)", labels=[*_CAM, "state"]
+        )
+        cond = GaugeMetricFamily(
+            "vigil_camera_condition", "Picture/stream condition active (1) or not (0)", labels=[*_CAM, "condition"]
+        )
+        gauges = {
+            "fps_received": GaugeMetricFamily("vigil_camera_fps_received", "Video packets per second", labels=_CAM),
+            "fps_decoded": GaugeMetricFamily("vigil_camera_fps_decoded", "Frames decoded per second", labels=_CAM),
+            "bitrate_bps": GaugeMetricFamily("vigil_camera_bitrate_bps", "Video bitrate, bits per second", labels=_CAM),
+            "latency_ms": GaugeMetricFamily("vigil_camera_latency_seconds", "Packet to frame latency", labels=_CAM),
+            "keyframe_interval_s": GaugeMetricFamily(
+                "vigil_camera_keyframe_interval_seconds", "Seconds between keyframes", labels=_CAM
+            ),
+            "time_to_first_frame_s": GaugeMetricFamily(
+                "vigil_camera_time_to_first_frame_seconds", "Connect to first decoded frame", labels=_CAM
+            ),
+            "audio_level_dbfs": GaugeMetricFamily("vigil_camera_audio_level_dbfs", "Audio RMS level", labels=_CAM),
+            "mean_luma": GaugeMetricFamily("vigil_camera_mean_luma", "Mean picture luma 0-255", labels=_CAM),
+            "state_since": GaugeMetricFamily(
+                "vigil_camera_state_since_seconds", "UNIX time of the last state change", labels=_CAM
+            ),
+        }
+        counters = {
+            "frames_decoded_total": CounterMetricFamily("vigil_camera_frames", "Frames decoded", labels=_CAM),
+            "packets_received_total": CounterMetricFamily("vigil_camera_packets", "Video packets", labels=_CAM),
+            "bytes_received_total": CounterMetricFamily("vigil_camera_received_bytes", "Video bytes", labels=_CAM),
+            "reconnects_total": CounterMetricFamily("vigil_camera_reconnects", "Reconnects", labels=_CAM),
+            "stalls_total": CounterMetricFamily("vigil_camera_stalls", "Times the picture stalled", labels=_CAM),
+            "frames_dropped_total": CounterMetricFamily(
+                "vigil_camera_frames_dropped", "Frames dropped (decoder behind or not shown)", labels=_CAM
+            ),
+            "decode_errors_total": CounterMetricFamily("vigil_camera_decode_errors", "Decode errors", labels=_CAM),
+        }
+        info = GaugeMetricFamily(
+            "vigil_camera_info", "Stream description", labels=[*_CAM, "codec", "resolution", "url"]
+        )
+        for s in snaps.values():
+            lab = _cam_labels(s)
+            up.add_metric(lab, 1.0 if s.state is StreamState.LIVE else 0.0)
+            for st in StreamState:
+                state.add_metric([*lab, st.value], 1.0 if s.state is st else 0.0)
+            active = set(s.conditions)
+            for c in Condition:
+                cond.add_metric([*lab, c.value], 1.0 if c.value in active else 0.0)
+            for c in sorted(active - {c.value for c in Condition}):
+                cond.add_metric([*lab, c], 1.0)
+            for field, fam in gauges.items():
+                v = getattr(s, field)
+                if v is None:
+                    continue
+                if field == "latency_ms":
+                    v = v / 1000.0
+                fam.add_metric(lab, float(v))
+            for field, fam in counters.items():
+                fam.add_metric(lab, float(getattr(s, field)))
+            info.add_metric([*lab, s.codec, s.resolution, s.url], 1.0)
+        yield up
+        yield state
+        yield cond
+        yield info
+        yield from gauges.values()
+        yield from counters.values()
+
+    # ----------------------------------------------------------------------- seed 000 series
+
+    def _analytics(self, results: list[ProbeResult]) -> Iterable:
+        status = GaugeMetricFamily(
+            "camera_stream_status_up",
+            "Status aktif stream kamera (1=RUNNING and active, 0=DOWN/other)",
+            labels=["stream_id", "stream_name", "node_num", "state_text", "source_host"],
+        )
+        total = GaugeMetricFamily(
+            "camera_stream_total", "Total cameras per location (stream_name)", labels=["stream_name"]
+        )
+        breakdown = GaugeMetricFamily(
+            "camera_stream_status_total", "Cameras per state_text per location", labels=["stream_name", "state_text"]
+        )
+        resp = GaugeMetricFamily(
+            "stream_api_response_time_seconds", "Mean API response time per host (seconds)", labels=["source_host"]
+        )
+        errors = CounterMetricFamily(
+            "stream_api_errors", "API errors per host since start (list and detail requests)", labels=["source_host"]
+        )
+        fps = GaugeMetricFamily(
+            "camera_stream_fps",
+            "fps reported by the analytics server",
+            labels=["stream_id", "stream_name", "source_host"],
+        )
+        per_name: dict[str, int] = {}
+        per_state: dict[tuple[str, str], int] = {}
+        resp_by_host: dict[str, float] = {}
+        err_by_host: dict[str, float] = {}
+        for r in results:
+            if r.kind == "analytics_server":
+                host = r.labels.get("source_host", r.target)
+                resp_by_host[host] = r.metrics.get("response_time_s", 0.0)
+                err_by_host[host] = err_by_host.get(host, 0.0) + r.metrics.get("errors_total", 0.0)
+            elif r.kind == "analytics_stream":
+                lab = r.labels
+                sname = lab.get("stream_name", "UNKNOWN_STREAM")
+                status.add_metric(
+                    [lab.get("stream_id", ""), sname, lab.get("node_num", ""), r.state, lab.get("source_host", "")],
+                    r.metrics.get("up", 0.0),
+                )
+                per_name[sname] = per_name.get(sname, 0) + 1
+                per_state[(sname, r.state)] = per_state.get((sname, r.state), 0) + 1
+                if "fps" in r.metrics:
+                    fps.add_metric([lab.get("stream_id", ""), sname, lab.get("source_host", "")], r.metrics["fps"])
+        for n, c in per_name.items():
+            total.add_metric([n], c)
+        for (n, st), c in per_state.items():
+            breakdown.add_metric([n, st], c)
+        for h, v in resp_by_host.items():
+            resp.add_metric([h], v)
+        for h, v in err_by_host.items():
+            errors.add_metric([h], v)
+        yield from (status, total, breakdown, resp, errors, fps)
+
+    # ----------------------------------------------------------------------- HLS (seed 002)
+
+    def _hls(self, results: list[ProbeResult]) -> Iterable:
+        valid = GaugeMetricFamily(
+            "vigil_hls_playlist_validation_is_valid", "1 if master + media playlists pass validation", ["camera_id"]
+        )
+        verr = CounterMetricFamily(
+            "vigil_hls_playlist_validation_errors", "Probe cycles that found a playlist problem", ["camera_id"]
+        )
+        rungs = GaugeMetricFamily("vigil_hls_abr_rung_count", "Renditions in the master playlist", ["camera_id"])
+        expected = GaugeMetricFamily("vigil_hls_abr_expected_rung_count", "Renditions expected", ["camera_id"])
+        rl = ["camera_id", "rendition", "resolution"]
+        rend = GaugeMetricFamily("vigil_hls_rendition_bandwidth_bps", "BANDWIDTH advertised per rendition", rl)
+        dl = GaugeMetricFamily("vigil_hls_segment_download_time_seconds", "Newest segment download time", rl)
+        status = GaugeMetricFamily("vigil_hls_segment_http_status", "HTTP status of the newest segment", rl)
+        pstatus = GaugeMetricFamily("vigil_hls_playlist_http_status", "HTTP status of the media playlist", rl)
+        seg_bytes = GaugeMetricFamily("vigil_hls_segment_bytes", "Size of the newest segment", rl)
+        seq = GaugeMetricFamily("vigil_hls_media_sequence", "EXT-X-MEDIA-SEQUENCE", rl)
+        stale = GaugeMetricFamily("vigil_hls_playlist_stale", "1 if not updated within 1.5x target duration", rl)
+        extinf = GaugeMetricFamily("vigil_hls_extinf_violations", "Segments with EXTINF out of tolerance", rl)
+        tdur = GaugeMetricFamily("vigil_hls_target_duration_seconds", "EXT-X-TARGETDURATION", rl)
+        disc = CounterMetricFamily("vigil_hls_discontinuities", "Discontinuities seen", rl)
+        seqerr = CounterMetricFamily("vigil_hls_media_sequence_errors", "Media sequence went backwards", rl)
+        rok = GaugeMetricFamily("vigil_hls_rendition_up", "1 if the rendition's playlist could be read", rl)
+        for r in results:
+            if r.kind == "hls":
+                valid.add_metric([r.target], r.metrics.get("playlist_valid", 0.0))
+                verr.add_metric([r.target], r.metrics.get("validation_errors_total", 0.0))
+                rungs.add_metric([r.target], r.metrics.get("abr_rung_count", 0.0))
+                expected.add_metric([r.target], r.metrics.get("expected_rung_count", 0.0))
+            elif r.kind == "hls_rendition":
+                lab = [r.camera_id, r.labels.get("rendition", ""), r.labels.get("resolution", "")]
+                m = r.metrics
+                rok.add_metric(lab, 1.0 if r.ok else 0.0)
+                for fam, key in ((rend, "bandwidth_bps"), (dl, "segment_download_s"), (status, "segment_http_status"),
+                                 (pstatus, "playlist_http_status"), (seg_bytes, "segment_bytes"),
+                                 (seq, "media_sequence"), (stale, "stale"), (extinf, "extinf_violations"),
+                                 (tdur, "target_duration_s"), (disc, "discontinuities_total"),
+                                 (seqerr, "sequence_errors_total")):  # fmt: skip
+                    if key in m:
+                        fam.add_metric(lab, m[key])
+        yield from (valid, verr, rungs, expected, rend, dl, status, pstatus, seg_bytes, seq, stale, extinf, tdur)
+        yield from (disc, seqerr, rok)
+
+    # ----------------------------------------------------------------------- network, devices, probes
+
+    def _network(self, results: list[ProbeResult]) -> Iterable:
+        lab = ["camera_id", "host", "port"]
+        up = GaugeMetricFamily("vigil_network_up", "1 if the camera host answers (TCP, even refused)", lab)
+        lat = GaugeMetricFamily("vigil_network_connect_latency_seconds", "Median TCP connect time", lab)
+        loss = GaugeMetricFamily("vigil_network_loss_ratio", "Share of TCP connects without an answer", lab)
+        icmp = GaugeMetricFamily("vigil_network_icmp_rtt_seconds", "ICMP echo round trip (when permitted)", lab)
+        for r in results:
+            if r.kind != "network":
+                continue
+            lv = [r.camera_id, r.labels.get("host", ""), r.labels.get("port", "")]
+            up.add_metric(lv, 0.0 if "NETWORK_DOWN" in r.conditions else 1.0)
+            loss.add_metric(lv, r.metrics.get("loss_ratio", 1.0))
+            if "connect_latency_s" in r.metrics:
+                lat.add_metric(lv, r.metrics["connect_latency_s"])
+            if "icmp_rtt_s" in r.metrics:
+                icmp.add_metric(lv, r.metrics["icmp_rtt_s"])
+        yield from (up, lat, loss, icmp)
+
+    def _devices(self, results: list[ProbeResult]) -> Iterable:
+        up = GaugeMetricFamily("vigil_device_up", "1 if the device answered with usable JSON", ["device", "preset"])
+        val = GaugeMetricFamily("vigil_device_value", "Numeric field of a JSON device", ["device", "field"])
+        txt = GaugeMetricFamily(
+            "vigil_device_state", "Text field of a JSON device (value label)", ["device", "field", "value"]
+        )
+        cond = GaugeMetricFamily("vigil_device_condition", "Device condition active", ["device", "condition"])
+        for r in results:
+            if r.kind != "json_device":
+                continue
+            up.add_metric([r.target, r.labels.get("preset", "")], 1.0 if r.ok else 0.0)
+            for k, v in r.metrics.items():
+                val.add_metric([r.target, k], v)
+            for k, v in r.labels.items():
+                if k not in ("device", "preset", "url"):
+                    txt.add_metric([r.target, k, v], 1.0)
+            for c in r.conditions:
+                cond.add_metric([r.target, c], 1.0)
+        yield from (up, val, txt, cond)
+
+    def _probes(self, results: list[ProbeResult]) -> Iterable:
+        lab = ["kind", "target"]
+        lat = GaugeMetricFamily("vigil_probe_latency_seconds", "Duration of the probe's last run", lab)
+        ok = GaugeMetricFamily("vigil_probe_success", "1 if the last probe run got a usable answer", lab)
+        age = GaugeMetricFamily("vigil_probe_last_run_timestamp_seconds", "UNIX time of the last result", lab)
+        for r in results:
+            if r.kind in ("analytics_stream", "hls_rendition"):
+                continue  # per-item; their parent result carries the probe's latency
+            lat.add_metric([r.kind, r.target], r.latency_s)
+            ok.add_metric([r.kind, r.target], 1.0 if r.ok else 0.0)
+            age.add_metric([r.kind, r.target], r.at)
+        yield from (lat, ok, age)
+        if self._scheduler_stats is not None:
+            runs = CounterMetricFamily("vigil_probe_runs", "Probe runs since start", ["probe"])
+            fails = CounterMetricFamily("vigil_probe_crashes", "Probe runs that raised (bugs)", ["probe"])
+            for name, (n, f) in self._scheduler_stats().items():
+                runs.add_metric([name], n)
+                fails.add_metric([name], f)
+            yield from (runs, fails)

@@ -1,0 +1,241 @@
+"""Analytics-server API probe (seed 000): ``GET /streams`` then ``GET /streams/{node}/{id}`` per stream.
+
+The seed polled every detail one after another (hundreds of streams x up to 10 s timeout = minutes
+per cycle). Here the details of one server are fetched concurrently, at most ``parallelism`` at a
+time, on the scheduler's shared pool (``ctx.map``), each with a timeout; all servers run as separate
+probes on the same pool. A failing detail is one ``API_ERROR`` stream, not a failed cycle.
+
+State rule (same as the seed): ``stream_stats.state`` (fallback ``status.pipelines[0].state``);
+"up" = state RUNNING and ``active`` true. Wrong JSON types never crash the probe: a value of the
+wrong type is treated as missing, and a document that is not the expected shape is an ``API_ERROR``
+with words.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from probes.base import ProbeContext, ProbeResult
+from probes.http import HttpResult, JsonError, fetch, make_session, parse_json
+
+log = logging.getLogger(__name__)
+
+KIND_SERVER = "analytics_server"
+KIND_STREAM = "analytics_stream"
+
+
+def source_host(base_url: str) -> str:
+    """The host part of *base_url* (no user, no password, no port) - the seed's ``source_host`` label."""
+    try:
+        return urlsplit(base_url).hostname or "unknown"
+    except ValueError:
+        return "unknown"
+
+
+def _s(v: Any, default: str = "") -> str:
+    return v if isinstance(v, str) else default
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    return None
+
+
+def parse_stream_list(doc: Any) -> tuple[list[tuple[str, int, str]], int]:
+    """``/streams`` document -> ([(stream_id, node_num, stream_name)], skipped entries). Raises JsonError."""
+    if not isinstance(doc, dict):
+        raise JsonError(f"/streams: expected a JSON object, got {type(doc).__name__}")
+    streams = doc.get("streams")
+    if not isinstance(streams, list):
+        raise JsonError(f"/streams: 'streams' is {type(streams).__name__}, expected a list")
+    out: list[tuple[str, int, str]] = []
+    skipped = 0
+    for s in streams:
+        if not isinstance(s, dict):
+            skipped += 1
+            continue
+        sid, node = s.get("stream_id"), s.get("stream_node_num")
+        if isinstance(node, str) and node.isdigit():
+            node = int(node)
+        if not isinstance(sid, str) or not sid or isinstance(node, bool) or not isinstance(node, int):
+            skipped += 1
+            continue
+        out.append((sid, node, _s(s.get("stream_name"), "UNKNOWN_STREAM") or "UNKNOWN_STREAM"))
+    return out, skipped
+
+
+def parse_stream_detail(doc: Any) -> dict[str, Any]:
+    """Detail document -> {state, active, fps, frame_width, frame_height, last_error_msg}. Raises JsonError."""
+    if not isinstance(doc, dict):
+        raise JsonError(f"stream detail: expected a JSON object, got {type(doc).__name__}")
+    stats = doc.get("stream_stats")
+    stats = stats if isinstance(stats, dict) else {}
+    state = _s(stats.get("state"), "UNKNOWN") or "UNKNOWN"
+    if state == "UNKNOWN":
+        status = doc.get("status")
+        pipelines = status.get("pipelines") if isinstance(status, dict) else None
+        if isinstance(pipelines, list) and pipelines and isinstance(pipelines[0], dict):
+            state = _s(pipelines[0].get("state"), "UNKNOWN") or "UNKNOWN"
+    active = doc.get("active")
+    return {
+        "state": state,
+        "active": active is True,
+        "fps": _num(stats.get("fps")),
+        "frame_width": _num(stats.get("frame_width")),
+        "frame_height": _num(stats.get("frame_height")),
+        "last_error_msg": _s(stats.get("last_error_msg")),
+    }
+
+
+class AnalyticsApiProbe:
+    """Polls one analytics server. Keeps a cumulative error counter (exported as a real counter)."""
+
+    kind = KIND_SERVER
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        name: str = "",
+        interval_s: float = 60.0,
+        parallelism: int = 16,
+        timeout_s: float = 10.0,
+        max_bytes: int = 5_000_000,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.host = source_host(base_url)
+        self.label = name or self.host
+        self.name = f"analytics:{self.label}"
+        self.interval_s = interval_s
+        self.parallelism = max(1, parallelism)
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self._session = make_session(self.parallelism)
+        self._lock = threading.Lock()
+        self.errors_total = 0  # every failed request since start (list or detail)
+        self.cycles_total = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _count_errors(self, n: int) -> None:
+        with self._lock:
+            self.errors_total += n
+
+    def _get(self, path: str) -> HttpResult:
+        return fetch(
+            self._session,
+            self.base_url + path,
+            timeout=self.timeout_s,
+            max_bytes=self.max_bytes,
+            deadline_s=self.timeout_s * 1.5,
+        )
+
+    def run(self, ctx: ProbeContext | None = None) -> list[ProbeResult]:
+        t0 = time.perf_counter()
+        now = time.time()
+        base_labels = {"source_host": self.host, "server": self.label}
+        lst = self._get("/streams")
+        streams: list[tuple[str, int, str]] = []
+        err = lst.error
+        skipped = 0
+        if not err:
+            try:
+                streams, skipped = parse_stream_list(parse_json(lst))
+            except JsonError as e:
+                err = str(e)
+        if err:
+            self._count_errors(1)
+            with self._lock:
+                self.cycles_total += 1
+                errors = self.errors_total
+            log.warning("analytics %s: cannot list streams: %s", self.host, err)
+            return [
+                ProbeResult(
+                    KIND_SERVER,
+                    self.label,
+                    ok=False,
+                    state="API_ERROR",
+                    error=f"/streams: {err}",
+                    at=now,
+                    latency_s=time.perf_counter() - t0,
+                    labels=base_labels,
+                    metrics={"errors_total": errors, "response_time_s": 0.0, "streams": 0, "list_status": lst.status},
+                )
+            ]
+
+        def one(item: tuple[str, int, str]) -> tuple[ProbeResult, float | None]:
+            sid, node, sname = item
+            labels = {**base_labels, "stream_id": sid, "stream_name": sname, "node_num": str(node)}
+            target = f"{self.host}/{node}/{sid}"
+            r = self._get(f"/streams/{node}/{quote(sid, safe='')}")
+            e = r.error
+            if not e:
+                try:
+                    d = parse_stream_detail(parse_json(r))
+                except JsonError as je:
+                    e = str(je)
+            if e:
+                return ProbeResult(
+                    KIND_STREAM,
+                    target,
+                    ok=False,
+                    state="API_ERROR",
+                    error=e,
+                    at=now,
+                    latency_s=r.elapsed_s,
+                    labels=labels,
+                    metrics={"up": 0.0, "active": 0.0},
+                ), None
+            up = 1.0 if d["state"] == "RUNNING" and d["active"] else 0.0
+            metrics = {"up": up, "active": 1.0 if d["active"] else 0.0}
+            for k in ("fps", "frame_width", "frame_height"):
+                if d[k] is not None:
+                    metrics[k] = d[k]
+            labels["last_error_msg"] = d["last_error_msg"][:200]
+            return ProbeResult(
+                KIND_STREAM,
+                target,
+                ok=True,
+                state=d["state"],
+                at=now,
+                latency_s=r.elapsed_s,
+                labels=labels,
+                metrics=metrics,
+            ), r.elapsed_s
+
+        pairs = ctx.map(one, streams, self.parallelism) if ctx is not None else [one(s) for s in streams]
+        results = [p[0] for p in pairs]
+        durations = [lst.elapsed_s] + [p[1] for p in pairs if p[1] is not None]
+        failed = sum(1 for r in results if not r.ok)
+        self._count_errors(failed)
+        with self._lock:
+            self.cycles_total += 1
+            errors = self.errors_total
+        if failed:
+            log.info("analytics %s: %d of %d stream details failed", self.host, failed, len(results))
+        server = ProbeResult(
+            KIND_SERVER,
+            self.label,
+            ok=True,
+            state="OK" if not failed else "DEGRADED",
+            error=f"{failed} of {len(results)} stream details failed" if failed else "",
+            at=now,
+            latency_s=time.perf_counter() - t0,
+            labels=base_labels,
+            metrics={
+                "errors_total": errors,
+                "response_time_s": sum(durations) / len(durations),
+                "streams": len(results),
+                "skipped_entries": skipped,
+                "detail_errors": failed,
+            },
+        )
+        return [server, *results]
