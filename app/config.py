@@ -56,6 +56,11 @@ class ThresholdTemplate(_Model):
     loudness_tolerance: float = Field(10.0, ge=0, le=60, description="allowed distance from the target, dB")
     silence_dbfs: float = Field(-60.0, ge=-120, le=0, description="below this the audio is SILENT")
     silence_threshold_ms: int = Field(10_000, ge=200, le=600_000, description="silent this long = SILENT")
+    freeze_pixel_delta: float = Field(
+        6.0, ge=0, le=255, description="largest grey-level change (downscaled frame) still counted as unchanged"
+    )
+    timestamp_jump_s: float = Field(2.0, gt=0, le=3600, description="pts vs arrival clock gap = TIMESTAMP_JUMP")
+    rate_hold_s: float = Field(5.0, ge=0, le=600, description="fps/bitrate out of band this long to report it")
 
 
 def default_templates() -> dict[str, ThresholdTemplate]:
@@ -193,6 +198,11 @@ class ProbesSettings(_Model):
     json_devices: list[JsonDeviceSettings] = Field(default_factory=list)
     hls_interval_s: float = Field(10.0, gt=0, le=3600)
     network_interval_s: float = Field(10.0, gt=0, le=3600)
+    network_enabled: bool = Field(True, description="TCP connect probe to each network camera's host:port")
+    network_attempts: int = Field(3, ge=1, le=20, description="TCP connects per cycle (loss = failed share)")
+    network_icmp: bool = Field(True, description="also ICMP echo when the OS permits it without root")
+    hls_download_segments: bool = Field(True, description="download the newest segment of each rendition")
+    hls_duration_tolerance: float = Field(0.1, ge=0, le=1, description="EXTINF vs target duration, fraction")
 
 
 class StoreSettings(_Model):
