@@ -51,7 +51,14 @@ def build_runtime(args: argparse.Namespace) -> Runtime:
     config, demo = load_or_demo(paths, args.demo)
     if args.metrics_port is not None:
         config.metrics.port = args.metrics_port
-    return Runtime(config=config, paths=paths, demo=demo)
+    runtime = Runtime(config=config, paths=paths, demo=demo)
+    from app.recording.wiring import install as install_recording
+
+    install_recording(runtime)  # motion, recording, retention services + pipeline hooks
+    from app.health.monitoring import install_monitoring
+
+    install_monitoring(runtime)  # picture/audio health hooks, probe scheduler, Prometheus exporter
+    return runtime
 
 
 def run_headless(runtime: Runtime, duration: float) -> int:
