@@ -75,14 +75,16 @@ class _Camera:
 class MotionService:
     """Runtime service: attach with ``supervisor.add_pipeline_hook(service.attach)``."""
 
-    def __init__(self, classifier=None) -> None:
+    def __init__(self, classifier=None, classifier_factory=None) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._cams: dict[str, _Camera] = {}
         self._listeners: list[MotionListener] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.classifier = classifier  # app.motion.classifier.ObjectClassifier or None
+        self.classifier = classifier  # default ObjectClassifier for every camera, or None
+        self._classifier_factory = classifier_factory  # MotionSettings -> ObjectClassifier | None
+        self._classifiers: dict[str, object] = {}
 
     # -------------------------------------------------------------- lifecycle
 
@@ -110,7 +112,10 @@ class MotionService:
         ms = camera.motion
         if not (ms.enabled or camera.recording.mode == "motion"):
             return
-        colour = bool(ms.classify and self.classifier is not None)
+        clf = self._classifier_factory(ms) if self._classifier_factory else self.classifier
+        if clf is not None:
+            self._classifiers[camera.id] = clf
+        colour = bool(ms.classify and clf is not None)
         cam = self.register(
             camera.id, MotionParams.from_settings(ms), ms.analysis_width, want_colour=colour, show_boxes=ms.show_boxes
         )
@@ -189,9 +194,10 @@ class MotionService:
         """Run the detector on one picture and publish the result (worker thread; tests call it directly)."""
         up: MotionUpdate = cam.detector.process(grey, t)
         labels = cam.state.labels if up.active and not up.started else ()
-        if up.started and bgr is not None and self.classifier is not None:
+        clf = self._classifiers.get(cam.camera_id, self.classifier)
+        if up.started and bgr is not None and clf is not None:
             try:
-                labels = tuple(sorted({d.label for d in self.classifier.classify(bgr, up.regions)}))
+                labels = tuple(sorted({d.label for d in clf.classify(bgr, up.regions)}))
             except Exception:
                 log.exception("object classification failed for %s", cam.camera_id)
         fire: list[MotionEvent] = []

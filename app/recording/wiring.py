@@ -1,0 +1,64 @@
+"""Adds motion detection, recording and retention to a Runtime (called once by ``main.build_runtime``).
+
+Services, in start order: ``motion`` (worker thread), ``recording`` (per-camera recorder threads,
+recovers ``.part`` files first), ``retention`` (cleanup job). Pipeline hooks attach the motion frame
+sink and the recorder packet sink to every tile pipeline, so both share the camera's one connection.
+The UI finds them with :func:`find_service` (``runtime.services`` holds (name, service) pairs).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from app.motion.service import MotionService
+from app.recording.retention import RetentionService
+from app.recording.segments import DirectoryIndex
+from app.recording.service import RecorderService
+
+log = logging.getLogger(__name__)
+
+
+def recordings_root(runtime) -> Path:
+    root = runtime.config.recording.root
+    return Path(root).expanduser() if root else Path(runtime.paths.recordings_dir)
+
+
+def install(runtime) -> tuple[MotionService, RecorderService, RetentionService]:
+    root = recordings_root(runtime)
+    index = DirectoryIndex(root)  # TODO(store): a store-backed SegmentIndex once app/store exists
+    motion = MotionService(classifier_factory=_classifier_factory)
+    recorder = RecorderService(runtime.config.recording, root, index)
+    retention = RetentionService(runtime.config.recording, root, index, open_paths=lambda: [
+        s.current_path for s in recorder.statuses().values() if s.current_path])  # fmt: skip
+    motion.subscribe(recorder.on_motion)
+    runtime.add_service("motion", motion)
+    runtime.add_service("recording", recorder)
+    runtime.add_service("retention", retention)
+    runtime.supervisor.add_pipeline_hook(motion.attach)
+    runtime.supervisor.add_pipeline_hook(recorder.attach)
+    return motion, recorder, retention
+
+
+def find_service(runtime, name: str):
+    for n, svc in getattr(runtime, "services", ()):
+        if n == name:
+            return svc
+    return None
+
+
+def _classifier_factory(settings):
+    """The camera's object classifier, or None (and a log line saying why) when none is usable."""
+    if not settings.classify:
+        return None
+    from app.motion.classifier import ClassifierError, ObjectClassifier
+
+    if not settings.classifier_model:
+        log.warning("object classification is on but no model file is configured: motion is not classified")
+        return None
+    try:
+        return ObjectClassifier.load(settings.classifier_model, settings.classifier_config,
+                                     confidence=settings.classifier_confidence)  # fmt: skip
+    except ClassifierError as e:
+        log.error("%s: motion is not classified", e)
+        return None
