@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import av
+import av.stream
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -335,7 +336,7 @@ class CameraPipeline:
         try:
             if not container.streams.video:
                 raise SourceError(StreamState.ERROR, "no video in this stream")
-            vstream = container.streams.video[0]
+            vstream = self._pick_video_stream(container)
             ctx = vstream.codec_context
             if ctx.codec is None or not ctx.name:
                 raise SourceError(StreamState.ERROR, "unsupported codec: no decoder for this stream")
@@ -388,6 +389,24 @@ class CameraPipeline:
             except Exception:
                 pass
         return self._frames_decoded > frames_before
+
+    def _pick_video_stream(self, container):
+        """One rendition of a multi-rendition source (HLS master playlist): the smallest that still fills
+        the tile (the largest for the focused main view); the others are discarded so FFmpeg does not
+        download their segments at all."""
+        videos = list(container.streams.video)
+        if len(videos) == 1:
+            return videos[0]
+        by_height = sorted(videos, key=lambda st: (st.codec_context.height or 0, st.index))
+        box = self._output_box
+        chosen = by_height[-1]
+        if self.variant != "main" and box is not None:
+            chosen = next((st for st in by_height if (st.codec_context.height or 0) >= box[1]), by_height[-1])
+        for st in videos:
+            if st is not chosen:
+                st.discard = av.stream.Discard.all
+        log.info("%s: %d renditions, playing %dp", self.camera_id, len(videos), chosen.codec_context.height or 0)
+        return chosen
 
     def _demux(self, container, spec: SourceSpec, vstream, sinks: list[PacketSink], streams: list) -> None:
         pace_origin: tuple[float, float] | None = None  # (wall monotonic, pts seconds) for paced sources

@@ -51,10 +51,12 @@ def test_hls_reaches_live(hls_lab, make_pipeline):
     _assert_live_stream(p, 640, 360)
 
 
-def test_hls_master_playlist_plays(hls_lab, make_pipeline):
-    p = make_pipeline(hls_lab.master_url)
+def test_hls_master_playlist_plays_one_rendition_sized_for_the_tile(hls_lab, make_pipeline):
+    p = make_pipeline(hls_lab.master_url, box=(400, 300))
     snap = wait_state(p, StreamState.LIVE)
-    assert snap.height in (240, 360, 480)
+    assert snap.height == 360  # smallest rendition >= the 300 px tile; 240p would be upscaled
+    # only that rendition is fetched: the received rate is one stream's, not the ladder's sum
+    wait_for(lambda: 10 <= p.snapshot().fps_received <= 20, 30, what="one rendition's frame rate")
 
 
 def test_frames_handed_to_ui_are_at_tile_size(rtsp_lab, make_pipeline):
