@@ -1,0 +1,1 @@
+"""Vigil's Qt user interface. The only package that imports PySide6 (see the import-linter contracts)."""

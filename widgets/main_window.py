@@ -1,0 +1,344 @@
+"""Vigil's main window: the wall, menus, docks for other features, status bar, tour, page windows.
+
+Integration points for other features (one line each)::
+
+    window.add_dock("Alarms", AlarmPanel(...), area="right")
+    window.add_menu_action("Tools", "History…", open_history, shortcut="Ctrl+H")
+    window.tile_context_menu_hooks.append(lambda menu, camera_id: menu.addAction(...))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QVBoxLayout, QWidget
+
+from app.config import AppConfig, save_config
+from app.pipeline.state import StreamState
+from app.runtime import Runtime
+from widgets.arrangement import LAYOUT_KEYS, WallArrangement
+from widgets.frame_service import FrameService
+from widgets.wall import WallView
+
+log = logging.getLogger(__name__)
+
+DOCK_AREAS = {
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+    "top": Qt.DockWidgetArea.TopDockWidgetArea,
+}
+TOUR_PAUSE_S = 30.0  # the tour waits this long after the operator's last input
+DEFAULT_TOUR_S = 10.0
+
+
+class ConfigSaver:
+    """Writes the config on one background thread (no disk I/O on the GUI thread); demo mode writes nothing."""
+
+    def __init__(self, runtime: Runtime, on_error: Callable[[str], None]) -> None:
+        self.runtime = runtime
+        self._on_error = on_error
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-save")
+        self.saves = 0
+
+    def save(self, config: AppConfig) -> None:
+        if self.runtime.demo:
+            log.debug("demo wall: arrangement kept in memory, the user's config is not written")
+            return
+        snapshot = config.model_copy(deep=True)
+        path = self.runtime.paths.config_file
+
+        def work() -> None:
+            try:
+                save_config(snapshot, path)
+                self.saves += 1
+            except OSError as e:
+                log.error("cannot save config to %s: %s", path, e)
+                self._on_error(f"Cannot save the configuration to {path}: {e.strerror or e}")
+
+        self._pool.submit(work)
+
+    def flush(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-save")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class PageWindow(QWidget):
+    """One wall page in its own top-level window (for a second monitor)."""
+
+    closed = Signal(object)
+
+    def __init__(self, runtime: Runtime, frames: FrameService, layout: str, order: list[str], page: int) -> None:
+        super().__init__(None, Qt.WindowType.Window)
+        arr = WallArrangement([], layout)
+        arr.order = list(order)
+        self.view = WallView(runtime.supervisor, frames, arr, show_overlay=runtime.config.wall.show_overlay)
+        self.view.set_page(page)
+        self.setWindowTitle(f"Vigil — page {page + 1}")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_F11:
+            self.showNormal() if self.isFullScreen() else self.showFullScreen()
+        else:
+            super().keyPressEvent(event)
+
+    def closeEvent(self, event) -> None:
+        self.view.detach()
+        self.closed.emit(self)
+        super().closeEvent(event)
+
+
+class MainWindow(QMainWindow):
+    status_message = Signal(str)  # thread-safe: background work reports here
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.setWindowTitle("Vigil — video wall" + (" (demo)" if runtime.demo else ""))
+        self.resize(1600, 900)
+        cfg = runtime.config
+        self.frames = FrameService(runtime.supervisor, cfg.wall.paint_fps, self)
+        self.arrangement = WallArrangement([c.id for c in cfg.cameras], cfg.wall.layout, cfg.wall.pages)
+        self.wall = WallView(runtime.supervisor, self.frames, self.arrangement, show_overlay=cfg.wall.show_overlay)
+        self.setCentralWidget(self.wall)
+        self.tile_context_menu_hooks: list[Callable[[QMenu, str], None]] = self.wall.context_menu_hooks
+        self.saver = ConfigSaver(runtime, self.status_message.emit)
+        self.page_windows: list[PageWindow] = []
+        self.docks: dict[str, QDockWidget] = {}
+        self._menus: dict[str, QMenu] = {}
+        self._last_input = 0.0
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)
+        self.cpu_percent = 0.0
+        self.rss_mb = 0.0
+        self.tour_timer = QTimer(self)
+        self.tour_timer.timeout.connect(self._tour_step)
+        self._build_menus()
+        self._build_status_bar()
+        self.status_message.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.wall.interacted.connect(self._on_interaction)
+        self.wall.layout_changed.connect(self._on_layout_changed)
+        self.wall.arrangement_changed.connect(self.save_arrangement)
+        self.wall.page_changed.connect(lambda *_: self._update_status())
+        self.wall.focus_changed.connect(lambda *_: self._update_status())
+        self.frames.health_updated.connect(self._update_status)
+        if cfg.wall.tour_seconds > 0:
+            self.set_tour(True)
+        self.frames.start()
+        self.wall.setFocus()
+
+    # ------------------------------------------------------------------ integration API
+    def menu(self, name: str) -> QMenu:
+        key = name.replace("&", "").lower()
+        if key not in self._menus:
+            self._menus[key] = self.menuBar().addMenu(name)
+        return self._menus[key]
+
+    def add_menu_action(
+        self, menu_name: str, text: str, callback: Callable[[], object], shortcut: str | None = None
+    ) -> QAction:
+        act = self.menu(menu_name).addAction(text)
+        act.triggered.connect(lambda _checked=False: callback())
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        return act
+
+    def add_dock(self, name: str, widget: QWidget, area: str = "right") -> QDockWidget:
+        if area not in DOCK_AREAS:
+            raise ValueError(f"dock area must be one of {', '.join(DOCK_AREAS)}, not {area!r}")
+        dock = QDockWidget(name, self)
+        dock.setObjectName(f"dock:{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(DOCK_AREAS[area], dock)
+        self.menu("&Window").addAction(dock.toggleViewAction())
+        self.docks[name] = dock
+        return dock
+
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        view = self.menu("&View")
+        group = QActionGroup(self)
+        self.layout_actions: dict[str, QAction] = {}
+        for i, key in enumerate(LAYOUT_KEYS):
+            act = view.addAction(f"Layout {key}\t{i + 1}")
+            act.setCheckable(True)
+            act.setChecked(key == self.arrangement.layout)
+            act.triggered.connect(lambda _c=False, k=key: self.wall.set_layout(k))
+            group.addAction(act)
+            self.layout_actions[key] = act
+        view.addSeparator()
+        self.overlay_action = view.addAction("Health overlay\tO")
+        self.overlay_action.setCheckable(True)
+        self.overlay_action.setChecked(self.wall.show_overlay)
+        self.overlay_action.triggered.connect(self.set_overlay)
+        act = view.addAction("Next page")
+        act.setShortcut(QKeySequence("Ctrl+PgDown"))
+        act.triggered.connect(self.wall.next_page)
+        act = view.addAction("Previous page")
+        act.setShortcut(QKeySequence("Ctrl+PgUp"))
+        act.triggered.connect(self.wall.previous_page)
+        self.tour_action = view.addAction("Tour (cycle pages)")
+        self.tour_action.setCheckable(True)
+        self.tour_action.setShortcut(QKeySequence("T"))
+        self.tour_action.triggered.connect(self.set_tour)
+        view.addSeparator()
+        self.fullscreen_action = view.addAction("Full screen")
+        self.fullscreen_action.setShortcut(QKeySequence("F11"))
+        self.fullscreen_action.triggered.connect(self.toggle_fullscreen)
+        act = view.addAction("Open page in new window")
+        act.setShortcut(QKeySequence("Ctrl+N"))
+        act.triggered.connect(lambda: self.open_page_window(self.wall.page))
+        cams = self.menu("&Cameras")
+        act = cams.addAction("Manage cameras…")
+        act.setShortcut(QKeySequence("Ctrl+M"))
+        act.triggered.connect(self.open_camera_dialog)
+        self.menu("&Window")
+
+    def set_overlay(self, on: bool) -> None:
+        self.wall.set_overlay_visible(on)
+        for w in self.page_windows:
+            w.view.set_overlay_visible(on)
+        self.runtime.config.wall.show_overlay = bool(on)
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+            self.menuBar().show()
+        else:
+            self.showFullScreen()
+
+    # ------------------------------------------------------------------ tour
+    def set_tour(self, on: bool) -> None:
+        secs = self.runtime.config.wall.tour_seconds or DEFAULT_TOUR_S
+        self.tour_action.setChecked(bool(on))
+        if on:
+            self.tour_timer.start(int(secs * 1000))
+        else:
+            self.tour_timer.stop()
+        self._update_status()
+
+    def tour_paused(self) -> bool:
+        return bool(self.wall.focused) or (time.monotonic() - self._last_input < TOUR_PAUSE_S)
+
+    def _tour_step(self) -> None:
+        if not self.tour_paused():
+            self.wall.next_page()
+
+    def _on_interaction(self) -> None:
+        self._last_input = time.monotonic()
+
+    # ------------------------------------------------------------------ arrangement
+    def _on_layout_changed(self, layout: str) -> None:
+        if layout in self.layout_actions:
+            self.layout_actions[layout].setChecked(True)
+        self.save_arrangement()
+
+    def save_arrangement(self) -> None:
+        wall = self.runtime.config.wall
+        wall.layout = self.arrangement.layout
+        wall.pages = self.arrangement.to_pages()
+        self.saver.save(self.runtime.config)
+
+    # ------------------------------------------------------------------ page windows
+    def open_page_window(self, page: int) -> PageWindow:
+        w = PageWindow(self.runtime, self.frames, self.arrangement.layout, self.arrangement.order, page)
+        w.closed.connect(lambda win: self.page_windows.remove(win) if win in self.page_windows else None)
+        self.page_windows.append(w)
+        screens = QGuiApplication.screens()
+        here = self.screen()
+        other = next((s for s in screens if s is not here), None)
+        geo = (other or here).availableGeometry()
+        w.setGeometry(geo.adjusted(40, 40, -40, -40) if other is None else geo)
+        w.show()
+        if other is not None:
+            w.showFullScreen()
+        return w
+
+    # ------------------------------------------------------------------ cameras
+    def open_camera_dialog(self) -> None:
+        from widgets.camera_dialog import CameraManagerDialog
+
+        dlg = CameraManagerDialog(self.runtime.config, self)
+        dlg.config_accepted.connect(self.apply_config)
+        dlg.open()
+        self._camera_dialog = dlg
+
+    def apply_config(self, config: AppConfig) -> None:
+        """Adopt an edited config: save it (background), restart changed pipelines, refresh the wall."""
+        config.wall.layout = self.arrangement.layout
+        self.runtime.config = config
+        self.runtime.supervisor.apply_config(config)
+        self.arrangement.sync_cameras([c.id for c in config.cameras])
+        config.wall.pages = self.arrangement.to_pages()
+        self.saver.save(config)
+        self.wall.refresh()
+        self.frames.health_tick()
+
+    # ------------------------------------------------------------------ status bar
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.live_label = QLabel()
+        self.cpu_label = QLabel()
+        self.fps_label = QLabel()
+        self.page_label = QLabel()
+        for w in (self.live_label, self.page_label, self.fps_label, self.cpu_label):
+            sb.addPermanentWidget(w)
+        self._cpu_timer = QTimer(self)
+        self._cpu_timer.timeout.connect(self._sample_process)
+        self._cpu_timer.start(2000)
+        self._update_status()
+
+    def _sample_process(self) -> None:
+        try:
+            self.cpu_percent = self._process.cpu_percent(None)
+            self.rss_mb = self._process.memory_info().rss / 1e6
+        except psutil.Error:
+            return
+        self.cpu_label.setText(f"CPU {self.cpu_percent:.0f}% · RAM {self.rss_mb:.0f} MB")
+
+    def live_counts(self) -> tuple[int, int]:
+        snaps = self.frames.snapshots
+        enabled = [c.id for c in self.runtime.config.cameras if c.enabled]
+        live = sum(1 for cid in enabled if cid in snaps and snaps[cid].state is StreamState.LIVE)
+        return live, len(enabled)
+
+    def _update_status(self) -> None:
+        live, total = self.live_counts()
+        self.live_label.setText(f"Cameras: {live}/{total} live")
+        self.live_label.setStyleSheet("color: #4ade80;" if live == total else "color: #ffb020;")
+        self.fps_label.setText(f"Wall: {self.frames.painted_fps:.0f} fps painted")
+        tour = ""
+        if self.tour_timer.isActive():
+            tour = " · tour paused" if self.tour_paused() else " · tour"
+        focus = f" · focused: {self.wall.focused}" if self.wall.focused else ""
+        self.page_label.setText(
+            f"Page {self.wall.page + 1}/{self.arrangement.page_count} · {self.arrangement.layout}{tour}{focus}"
+        )
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        """Stop timers, close page windows, finish pending config writes. Idempotent."""
+        self.frames.stop()
+        self.tour_timer.stop()
+        self._cpu_timer.stop()
+        for w in list(self.page_windows):
+            w.close()
+        self.wall.detach()
+        self.saver.close()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,328 @@
+"""One wall tile: the newest picture of a camera (already scaled off the GUI thread) and its health overlay.
+
+The tile never touches a pipeline: the wall's frame service hands it ``Frame``s on its paint timer and
+``HealthSnapshot``s on its health timer. The picture is a QImage wrapping the frame's numpy buffer
+(BGRA = QImage RGB32; RGB888 also accepted). The tile keeps a reference to the array, so the buffer
+outlives the QImage. It is drawn straight onto the raster backing store, no QPixmap upload per frame
+(see docs/wall.md for the measurement).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QDrag, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
+
+from app.pipeline.frames import Frame
+from app.pipeline.state import HealthSnapshot
+from widgets.overlay_text import CONDITION_COLOR, OverlayText, overlay_text
+
+TILE_MIME = "application/x-vigil-tile"
+_BG = QColor("#07090c")
+_SELECT = QColor("#4fb3ff")
+
+
+class TileWidget(QWidget):
+    activated = Signal(int)  # double-click
+    clicked = Signal(int)
+    swap_requested = Signal(int, int)  # (dragged tile index, dropped-on tile index)
+    context_requested = Signal(int, QPoint)  # global position
+
+    def __init__(self, index: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index = index
+        self.camera_id = ""
+        self.name = ""
+        self.group = ""
+        self.selected = False
+        self.show_overlay = True
+        self.drop_target = False
+        # frame hand-over state (owned by the frame service, stored here for locality)
+        self.source: object | None = None
+        self.last_seq = 0
+        self._array = None  # keeps the QImage's buffer alive
+        self._buffer = None
+        self._image: QImage | None = None
+        self._grey: QImage | None = None
+        self._text: OverlayText = overlay_text(None)
+        self._press: QPoint | None = None
+        self.frames_painted = 0
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(16, 9)
+
+    # ------------------------------------------------------------------ data in
+    def set_camera(self, camera_id: str, name: str = "", group: str = "") -> None:
+        if camera_id == self.camera_id and name == self.name and group == self.group:
+            return
+        changed = camera_id != self.camera_id
+        self.camera_id, self.name, self.group = camera_id, name, group
+        if changed:
+            self.source, self.last_seq = None, 0
+            self._array = self._buffer = self._image = self._grey = None
+            self._text = overlay_text(None, name, group)
+        self.setToolTip(f"{name} ({group})" if group else name)
+        self.update()
+
+    def set_frame(self, frame: Frame) -> None:
+        arr = frame.image
+        self._array, buf = arr, _image_buffer(arr)
+        # BGRA (alpha 255) is QImage's native RGB32 on little-endian machines: drawn without conversion
+        fmt = QImage.Format.Format_RGB32 if arr.shape[2] == 4 else QImage.Format.Format_RGB888
+        self._buffer = buf
+        self._image = QImage(buf, arr.shape[1], arr.shape[0], arr.strides[0], fmt)
+        self._grey = None
+        self.last_seq = frame.seq
+        self.update()
+
+    def has_picture(self) -> bool:
+        return self._image is not None
+
+    def copy_picture_from(self, other: TileWidget) -> None:
+        """Show *other*'s current picture at once (focus hand-over); it is scaled when painted."""
+        self._array, self._buffer, self._image, self._grey = other._array, other._buffer, other._image, None
+        self.update()
+
+    def set_snapshot(self, snap: HealthSnapshot | None) -> None:
+        text = overlay_text(snap, self.name, self.group)
+        if text != self._text:
+            self._text = text
+            self.update()
+
+    def overlay(self) -> OverlayText:
+        return self._text
+
+    # ------------------------------------------------------------------ painting
+    def _font(self, px: float, bold: bool = False) -> QFont:
+        f = QFont(self.font())
+        f.setPixelSize(max(8, int(px)))
+        f.setBold(bold)
+        return f
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        r = self.rect()
+        p.fillRect(r, _BG)
+        t = self._text
+        if not self.camera_id:
+            p.setPen(QColor("#3a414b"))
+            p.setFont(self._font(max(10, r.height() / 12)))
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "empty")
+            self._draw_frame_border(p, r)
+            return
+        img = self._image
+        if img is not None:
+            target = _fit(img.width(), img.height(), r)
+            if t.down:
+                # a down camera must never look live: desaturated and dimmed under the stamp
+                if self._grey is None:
+                    self._grey = img.convertToFormat(QImage.Format.Format_Grayscale8)
+                p.setOpacity(0.35)
+                p.drawImage(target, self._grey)
+                p.setOpacity(1.0)
+            else:
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, target.width() != img.width())
+                p.drawImage(target, img)
+                self.frames_painted += 1
+        if t.down or img is None:
+            self._draw_stamp(p, r, t)
+        if self.show_overlay:
+            self._draw_overlay(p, r, t)
+        elif t.down or t.state != "LIVE":
+            self._draw_badge_only(p, r, t)
+        self._draw_frame_border(p, r)
+
+    def _draw_frame_border(self, p: QPainter, r: QRect) -> None:
+        if self.selected or self.drop_target:
+            p.setPen(QPen(_SELECT if self.selected else QColor("#ffd166"), 3))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(r.adjusted(1, 1, -2, -2))
+        else:
+            p.setPen(QPen(QColor("#1b2027"), 1))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(r.adjusted(0, 0, -1, -1))
+
+    def _metrics(self, r: QRect) -> float:
+        return max(9.0, min(r.height() / 14.0, r.width() / 22.0, 26.0))
+
+    def _badge(self, p: QPainter, right: int, top: int, h: int, t: OverlayText) -> int:
+        """Draw the state badge ending at *right*; returns its left x."""
+        f = self._font(h * 0.62, bold=True)
+        fm = QFontMetrics(f)
+        w = fm.horizontalAdvance(t.state) + int(h * 0.7)
+        rect = QRect(right - w, top, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(t.color))
+        p.drawRoundedRect(rect, 3, 3)
+        p.setPen(QColor("#ffffff"))
+        p.setFont(f)
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, t.state)
+        x = rect.left()
+        if t.keyframes_only:
+            kr = QRect(x - h - 4, top, h, h)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor("#f0a020"))
+            p.drawRoundedRect(kr, 3, 3)
+            p.setPen(QColor("#101317"))
+            p.drawText(kr, Qt.AlignmentFlag.AlignCenter, "K")
+            x = kr.left()
+        return x
+
+    def _draw_badge_only(self, p: QPainter, r: QRect, t: OverlayText) -> None:
+        fs = self._metrics(r)
+        h = int(fs * 1.5)
+        self._badge(p, r.right() - 4, r.top() + 4, h, t)
+
+    def _draw_overlay(self, p: QPainter, r: QRect, t: OverlayText) -> None:
+        fs = self._metrics(r)
+        bar_h = int(fs * 1.7)
+        p.fillRect(QRect(r.left(), r.top(), r.width(), bar_h), QColor(0, 0, 0, 165))
+        left = self._badge(p, r.right() - 3, r.top() + 3, bar_h - 6, t)
+        p.setPen(QColor("#ffffff"))
+        p.setFont(self._font(fs, bold=True))
+        title_rect = QRect(r.left() + 6, r.top(), max(0, left - r.left() - 10), bar_h)
+        title = QFontMetrics(p.font()).elidedText(t.title, Qt.TextElideMode.ElideRight, title_rect.width())
+        p.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        y = r.top() + bar_h + 3
+        if t.conditions:
+            f = self._font(fs * 0.8, bold=True)
+            fm = QFontMetrics(f)
+            p.setFont(f)
+            x = r.left() + 4
+            ch = int(fs * 1.25)
+            for c in t.conditions:
+                w = fm.horizontalAdvance(c) + 10
+                if x + w > r.right():
+                    break
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setBrush(QColor(CONDITION_COLOR))
+                p.drawRoundedRect(QRect(x, y, w, ch), 3, 3)
+                p.setPen(QColor("#101317"))
+                p.drawText(QRect(x, y, w, ch), Qt.AlignmentFlag.AlignCenter, c)
+                x += w + 4
+        bottom = t.details if not t.down else ""
+        if not bottom and t.reason and not t.down and self._image is not None:
+            bottom = t.reason
+        if bottom and r.height() >= 60:
+            f = self._font(fs * 0.8)
+            fm = QFontMetrics(f)
+            bh = int(fs * 1.35)
+            p.fillRect(QRect(r.left(), r.bottom() - bh + 1, r.width(), bh), QColor(0, 0, 0, 150))
+            p.setFont(f)
+            p.setPen(QColor("#d8dde5"))
+            text = fm.elidedText(bottom, Qt.TextElideMode.ElideRight, r.width() - 12)
+            p.drawText(QRect(r.left() + 6, r.bottom() - bh + 1, r.width() - 12, bh),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)  # fmt: skip
+
+    def _draw_stamp(self, p: QPainter, r: QRect, t: OverlayText) -> None:
+        fs = self._metrics(r)
+        stamp = t.stamp or ("CONNECTING…" if t.state == "CONNECTING" else "NO PICTURE")
+        color = QColor(t.color) if t.down else QColor("#8a93a0")
+        f = self._font(fs * 1.35, bold=True)
+        p.setFont(f)
+        fm = QFontMetrics(f)
+        box = r.adjusted(8, int(fs * 2), -8, -8)
+        text = fm.elidedText(stamp, Qt.TextElideMode.ElideRight, box.width())
+        lh = fm.height()
+        reason_f = self._font(fs * 0.9)
+        rfm = QFontMetrics(reason_f)
+        reason_rect = rfm.boundingRect(QRect(0, 0, box.width(), 1000), Qt.TextFlag.TextWordWrap, t.reason)
+        total = lh + (reason_rect.height() + 4 if t.reason else 0)
+        top = box.top() + max(0, (box.height() - total) // 2)
+        if t.down:
+            band = QRect(r.left(), top - 4, r.width(), total + 8)
+            p.fillRect(band, QColor(0, 0, 0, 170))
+        p.setPen(color)
+        p.drawText(QRect(box.left(), top, box.width(), lh), Qt.AlignmentFlag.AlignCenter, text)
+        if t.reason:
+            p.setFont(reason_f)
+            p.setPen(QColor("#e6e9ee"))
+            p.drawText(QRect(box.left(), top + lh + 4, box.width(), min(reason_rect.height(), box.bottom() - top - lh)),
+                       Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, t.reason)  # fmt: skip
+
+    # ------------------------------------------------------------------ interaction
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position().toPoint()
+            self.clicked.emit(self.index)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._press is None or self.index < 0 or not self.camera_id:
+            return
+        if (event.position().toPoint() - self._press).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._press = None
+        mime = QMimeData()
+        mime.setData(TILE_MIME, str(self.index).encode())
+        drag = QDrag(self)
+        drag.setMimeData(mime)
+        if self._image is not None:
+            from PySide6.QtGui import QPixmap  # drag preview: GUI thread, once per drag
+
+            drag.setPixmap(QPixmap.fromImage(self._image).scaledToWidth(160))
+        drag.exec(Qt.DropAction.MoveAction)
+
+    def mouseReleaseEvent(self, event) -> None:
+        self._press = None
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.activated.emit(self.index)
+
+    def contextMenuEvent(self, event) -> None:
+        self.context_requested.emit(self.index, event.globalPos())
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(TILE_MIME) and self.index >= 0:
+            self.drop_target = True
+            self.update()
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:
+        self.drop_target = False
+        self.update()
+
+    def dropEvent(self, event) -> None:
+        self.drop_target = False
+        self.update()
+        try:
+            src = int(bytes(event.mimeData().data(TILE_MIME)).decode())
+        except ValueError:
+            return
+        if src != self.index:
+            self.swap_requested.emit(src, self.index)
+        event.acceptProposedAction()
+
+
+def _image_buffer(arr):
+    """A buffer QImage can read rows from at ``arr.strides[0]``, without copying when possible.
+
+    PyAV's ``to_ndarray()`` returns a row-padded view (FFmpeg aligns line sizes) whose base is the
+    plane itself: hand QImage the plane's buffer with the padded stride. Any other layout is copied.
+    """
+    if arr.flags["C_CONTIGUOUS"]:
+        return arr.data
+    base = arr.base
+    ch = arr.shape[2]
+    if base is not None and arr.strides[1:] == (ch, 1):
+        try:
+            mv = memoryview(base)
+            if mv.nbytes >= arr.strides[0] * (arr.shape[0] - 1) + arr.shape[1] * ch:
+                return mv
+        except TypeError:
+            pass
+    return np.ascontiguousarray(arr).data
+
+
+def _fit(w: int, h: int, r: QRect) -> QRectF:
+    if w <= 0 or h <= 0:
+        return QRectF(r)
+    s = min(r.width() / w, r.height() / h)
+    tw, th = w * s, h * s
+    return QRectF(r.left() + (r.width() - tw) / 2, r.top() + (r.height() - th) / 2, tw, th)

@@ -1,0 +1,361 @@
+"""The video wall view: a grid of tiles for one page, selection, focus, paging, drag-to-swap, keys.
+
+Pure Qt: no network, decoder or disk on the GUI thread. Frames come through the shared
+:class:`~widgets.frame_service.FrameService`. Keys: arrows move the selection, Enter (or a
+double-click) focuses the selected camera, Esc returns, 1-8 pick layouts (1, 2x2, 3x3, 4x4, 5x5, 6x6,
+8x4, 8x8), PageUp/PageDown change page, O toggles the overlay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QMenu, QWidget
+
+from app.pipeline.state import HealthSnapshot
+from app.pipeline.supervisor import MAIN, TILE, Supervisor
+from widgets.arrangement import LAYOUT_KEYS, WallArrangement, layout_grid
+from widgets.frame_service import FrameService
+from widgets.tile import TileWidget
+
+log = logging.getLogger(__name__)
+
+LAYOUT_FOR_KEY = {getattr(Qt.Key, f"Key_{i + 1}"): key for i, key in enumerate(LAYOUT_KEYS)}
+GAP = 2
+
+
+class WallView(QWidget):
+    interacted = Signal()  # any operator input (pauses the tour)
+    layout_changed = Signal(str)
+    page_changed = Signal(int, int)  # (page, page count)
+    arrangement_changed = Signal()  # swap: save it
+    focus_changed = Signal(str)  # camera id, '' when back to the grid
+    selection_changed = Signal(int)
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        frames: FrameService,
+        arrangement: WallArrangement,
+        *,
+        show_overlay: bool = True,
+        names: Callable[[str], tuple[str, str]] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.supervisor = supervisor
+        self.frames = frames
+        self.arrangement = arrangement
+        self.show_overlay = show_overlay
+        self._names = names or self._config_names
+        self.page = 0
+        self.selected = 0
+        self.focused: str = ""
+        self._main_opened = False
+        self._main_live = False
+        self.tiles: list[TileWidget] = []
+        self.context_menu_hooks: list[Callable[[QMenu, str], None]] = []
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAutoFillBackground(False)
+        self.focus_tile = TileWidget(-1, self)
+        self.focus_tile.hide()
+        self.focus_tile.activated.connect(lambda _i: self.unfocus())
+        self.focus_tile.context_requested.connect(lambda _i, pos: self._context_menu(self.focused, pos))
+        frames.add_view(self)
+        self._rebuild()
+
+    # ------------------------------------------------------------------ model -> tiles
+    def _config_names(self, camera_id: str) -> tuple[str, str]:
+        try:
+            cam = self.supervisor.config.camera(camera_id)
+        except KeyError:
+            return (camera_id, "")
+        return (cam.name, cam.group)
+
+    @property
+    def layout_name(self) -> str:
+        return self.arrangement.layout
+
+    def _rebuild(self) -> None:
+        cap = self.arrangement.capacity
+        while len(self.tiles) > cap:
+            self.tiles.pop().deleteLater()
+        while len(self.tiles) < cap:
+            t = TileWidget(len(self.tiles), self)
+            t.activated.connect(self._on_tile_activated)
+            t.clicked.connect(self._on_tile_clicked)
+            t.swap_requested.connect(self.swap_tiles)
+            t.context_requested.connect(lambda i, pos: self._context_menu(self.tiles[i].camera_id, pos))
+            self.tiles.append(t)
+        self.page = min(self.page, self.arrangement.page_count - 1)
+        self.selected = min(self.selected, cap - 1)
+        ids = self.arrangement.page(self.page)
+        for t, cid in zip(self.tiles, ids, strict=True):
+            name, group = self._names(cid) if cid else ("", "")
+            t.set_camera(cid, name, group)
+            t.show_overlay = self.show_overlay
+            t.selected = t.index == self.selected
+            t.setVisible(not self.focused)
+        self._place_tiles()
+        self.apply_snapshots(self.frames.snapshots)
+        self.page_changed.emit(self.page, self.arrangement.page_count)
+
+    def _place_tiles(self) -> None:
+        cols, rows = layout_grid(self.arrangement.layout)
+        r = self.rect()
+        w, h = r.width(), r.height()
+        for t in self.tiles:
+            row, col = divmod(t.index, cols)
+            x0, x1 = col * w // cols, (col + 1) * w // cols
+            y0, y1 = row * h // rows, (row + 1) * h // rows
+            t.setGeometry(QRect(x0, y0, max(1, x1 - x0 - GAP), max(1, y1 - y0 - GAP)))
+        self.focus_tile.setGeometry(r)
+        self._update_demands()
+
+    def _update_demands(self) -> None:
+        """Tell the frame service which cameras this view shows, at which size (0x0 = hidden)."""
+        fr = self.frames
+        fr.clear_view_demands(self)
+        if not self.isVisible():
+            return
+        if self.focused:
+            size = self.focus_tile.size()
+            # the tile stream fills the focus view until the main stream's first frame arrives
+            if not self._main_live:
+                fr.set_demand(self, self.focused, TILE, size.width(), size.height())
+            if self._main_opened:
+                fr.set_demand(self, self.focused, MAIN, size.width(), size.height())
+            return
+        for t in self.tiles:
+            if t.camera_id:
+                fr.set_demand(self, t.camera_id, TILE, t.width(), t.height())
+
+    def resizeEvent(self, event) -> None:
+        self._place_tiles()
+
+    def showEvent(self, event) -> None:
+        self._update_demands()
+
+    def hideEvent(self, event) -> None:
+        self.frames.clear_view_demands(self)
+
+    def detach(self) -> None:
+        """Stop pulling frames (the view is closing)."""
+        if self.focused:
+            self.unfocus()
+        self.frames.remove_view(self)
+
+    # ------------------------------------------------------------------ frames and health (from FrameService)
+    def pull_frames(self, fr: FrameService) -> int:
+        if self.focused:
+            ft = self.focus_tile
+            if self._main_opened and fr.pull(ft, self.focused, MAIN):
+                if not self._main_live:
+                    self._main_live = True
+                    self._update_demands()  # the tile stream may stop scaling to the focus size
+                    self._apply_focus_snapshot()
+                return 1
+            if not self._main_live and fr.pull(ft, self.focused, TILE):
+                return 1
+            return 0
+        n = 0
+        for t in self.tiles:
+            if t.camera_id and fr.pull(t, t.camera_id):
+                n += 1
+        return n
+
+    def apply_snapshots(self, snaps: dict[str, HealthSnapshot], only: str | None = None) -> None:
+        for t in self.tiles:
+            if t.camera_id and (only is None or t.camera_id == only):
+                t.set_snapshot(snaps.get(t.camera_id))
+        if self.focused and (only is None or only == self.focused):
+            self._apply_focus_snapshot()
+
+    def _apply_focus_snapshot(self) -> None:
+        snap = self.frames.snapshots.get(self.focused)
+        if self._main_live:
+            p = self.frames.pipeline(self.focused, MAIN)
+            if p is not None:
+                snap = p.snapshot()
+        self.focus_tile.set_snapshot(snap)
+
+    # ------------------------------------------------------------------ layout, pages
+    def set_layout(self, layout: str) -> None:
+        if layout == self.arrangement.layout:
+            return
+        cam = self.selected_camera()
+        first = self.page * self.arrangement.capacity
+        self.arrangement.layout = layout
+        # keep the selected camera (or the first tile of the old page) in view
+        pos = self.arrangement.locate(cam) if cam else None
+        if pos is None:
+            pos = divmod(first, self.arrangement.capacity)
+        self.page, self.selected = pos
+        self._rebuild()
+        self.layout_changed.emit(layout)
+
+    def set_page(self, page: int) -> None:
+        page %= self.arrangement.page_count
+        if page != self.page:
+            self.page = page
+            self._rebuild()
+
+    def next_page(self) -> None:
+        self.set_page(self.page + 1)
+
+    def previous_page(self) -> None:
+        self.set_page(self.page - 1)
+
+    def refresh(self) -> None:
+        """The camera list or names changed (camera dialog)."""
+        self._rebuild()
+
+    # ------------------------------------------------------------------ selection, swap
+    def select(self, index: int) -> None:
+        index = max(0, min(index, len(self.tiles) - 1))
+        if index != self.selected:
+            self.tiles[self.selected].selected = False
+            self.tiles[self.selected].update()
+            self.selected = index
+            self.tiles[index].selected = True
+            self.tiles[index].update()
+            self.selection_changed.emit(index)
+
+    def selected_camera(self) -> str:
+        return self.tiles[self.selected].camera_id if self.tiles else ""
+
+    def move_selection(self, dx: int, dy: int) -> None:
+        cols, rows = layout_grid(self.arrangement.layout)
+        row, col = divmod(self.selected, cols)
+        col = (col + dx) % cols
+        row = (row + dy) % rows
+        self.select(row * cols + col)
+
+    def swap_tiles(self, a: int, b: int) -> None:
+        self.interacted.emit()
+        self.arrangement.swap(self.page, a, b)
+        self._rebuild()
+        self.select(b)
+        self.arrangement_changed.emit()
+
+    def _on_tile_clicked(self, index: int) -> None:
+        self.interacted.emit()
+        self.select(index)
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+
+    def _on_tile_activated(self, index: int) -> None:
+        self.select(index)
+        cid = self.tiles[index].camera_id
+        if cid:
+            self.focus_camera(cid)
+
+    # ------------------------------------------------------------------ focus
+    def focus_camera(self, camera_id: str) -> None:
+        """Fill the wall with one camera; switch to its main stream if it has a sub-stream."""
+        self.interacted.emit()
+        if self.focused:
+            self.unfocus()
+        name, group = self._names(camera_id)
+        ft = self.focus_tile
+        ft.set_camera(camera_id, name, group)
+        ft.show_overlay = self.show_overlay
+        src = next((t for t in self.tiles if t.camera_id == camera_id), None)
+        if src is not None and src.has_picture():
+            ft.copy_picture_from(src)  # instant: the current picture, scaled; sharper frames follow
+            ft.source, ft.last_seq = src.source, src.last_seq
+        self.focused = camera_id
+        self._main_live = False
+        self._main_opened = False
+        try:
+            self._main_opened = self.supervisor.open_main(camera_id) is not None
+        except KeyError:
+            self._main_opened = False
+        for t in self.tiles:
+            t.hide()
+        ft.setGeometry(self.rect())
+        ft.show()
+        ft.raise_()
+        self._update_demands()
+        self._apply_focus_snapshot()
+        self.focus_changed.emit(camera_id)
+
+    def unfocus(self) -> None:
+        if not self.focused:
+            return
+        cid = self.focused
+        self.focused = ""
+        if self._main_opened:
+            self.supervisor.close_main(cid)
+        self._main_opened = self._main_live = False
+        self.focus_tile.hide()
+        self.focus_tile.set_camera("", "", "")
+        for t in self.tiles:
+            t.show()
+        self._update_demands()
+        self.focus_changed.emit("")
+
+    @property
+    def main_stream_live(self) -> bool:
+        return self._main_live
+
+    # ------------------------------------------------------------------ overlay, menu, keys
+    def set_overlay_visible(self, on: bool) -> None:
+        self.show_overlay = on
+        for t in [*self.tiles, self.focus_tile]:
+            t.show_overlay = on
+            t.update()
+
+    def _context_menu(self, camera_id: str, pos: QPoint) -> None:
+        self.interacted.emit()
+        if not camera_id:
+            return
+        menu = QMenu(self)
+        if self.focused:
+            menu.addAction("Back to the wall (Esc)", self.unfocus)
+        else:
+            menu.addAction("Focus (Enter)", lambda: self.focus_camera(camera_id))
+        kf = camera_id in self.frames._forced_kf
+        act = menu.addAction("Keyframes only (save CPU)")
+        act.setCheckable(True)
+        act.setChecked(kf)
+        act.toggled.connect(lambda on: self.frames.set_forced_keyframes(camera_id, on))
+        for hook in self.context_menu_hooks:
+            try:
+                hook(menu, camera_id)
+            except Exception:
+                log.exception("tile context menu hook failed")
+        menu.popup(pos)
+        self._last_menu = menu
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        self.interacted.emit()
+        if self.focused:
+            if key in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Backspace):
+                self.unfocus()
+                return
+            if key == Qt.Key.Key_O:
+                self.set_overlay_visible(not self.show_overlay)
+                return
+            super().keyPressEvent(event)
+            return
+        moves = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+        if key in moves:
+            self.move_selection(*moves[key])
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            cid = self.selected_camera()
+            if cid:
+                self.focus_camera(cid)
+        elif key in LAYOUT_FOR_KEY and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.set_layout(LAYOUT_FOR_KEY[key])
+        elif key == Qt.Key.Key_PageDown:
+            self.next_page()
+        elif key == Qt.Key.Key_PageUp:
+            self.previous_page()
+        elif key == Qt.Key.Key_O:
+            self.set_overlay_visible(not self.show_overlay)
+        else:
+            super().keyPressEvent(event)
