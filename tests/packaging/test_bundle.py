@@ -1,0 +1,223 @@
+"""The installed desktop binary: build the PyInstaller bundle once, then run it as an operator would.
+
+The build (~70 s on 2 cores, more when the machine is busy) happens once per module in a temporary
+directory; every bundle test below uses that one build. The fast tests at the top run the self-test
+from source and check its report format; they need no build.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import __version__
+from app.paths import resource_dir
+from app.selftest import CheckFailed, run_checks, run_self_test
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+pytestmark = pytest.mark.timeout(1800)  # the module-scoped build can take minutes on a loaded machine
+
+# Libraries the spec trims (GTK theme and its stack, QML/Quick, WebEngine, PDF): nothing left in the
+# bundle may need them, or the bundle would silently rely on the build machine's copies.
+TRIMMED = (
+    "libgtk-3.", "libgdk-3.", "libcairo.", "libpango-1.0.", "libatk-1.0.", "libepoxy.",
+    "libQt6Quick", "libQt6Qml", "libQt6WebEngine", "libQt6Pdf", "libQt6Designer",
+)  # fmt: skip
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        VIGIL_CONFIG=str(tmp / "no-config.json"),
+        VIGIL_DATA_DIR=str(tmp / "data"),
+        HOME=str(tmp / "home"),
+        XDG_CONFIG_HOME=str(tmp / "home" / ".config"),
+        XDG_DATA_HOME=str(tmp / "home" / ".local" / "share"),
+    )
+    env.pop("PYTHONPATH", None)
+    env.update(extra)
+    (tmp / "home").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, cwd=env.get("HOME"), capture_output=True, text=True, timeout=timeout)
+
+
+def _check_lines(stdout: str) -> dict[str, str]:
+    """{check name: "PASS"/"FAIL"} from the self-test's report lines."""
+    out = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^(PASS|FAIL)  (.+?)\s+\d+\.\d\d s  ", line)
+        if m:
+            out[m.group(2)] = m.group(1)
+    return out
+
+
+EXPECTED_CHECKS = {
+    "environment",
+    "resources",
+    "libraries import",
+    "demo source decodes",
+    "store write+read",
+    "store migrations",
+    "tile renders offscreen",
+}
+
+
+# --------------------------------------------------------------------------- fast: from source
+
+
+def test_self_test_from_source_passes(tmp_path):
+    r = _run([PY, str(ROOT / "main.py"), "--self-test"], _env(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    checks = _check_lines(r.stdout)
+    assert set(checks) >= EXPECTED_CHECKS, r.stdout
+    assert set(checks.values()) == {"PASS"}, r.stdout
+    assert "(source)" in r.stdout
+    assert re.search(r"^self-test passed: \d+ checks in ", r.stdout, re.M), r.stdout
+
+
+def test_self_test_reports_failures_in_words_and_exits_1():
+    import io
+
+    def broken(_ctx):
+        raise CheckFailed("the camera database is read-only")
+
+    def crashing(_ctx):
+        return {}["missing"]
+
+    out = io.StringIO()
+    rc = run_self_test(extra_checks=[("broken", broken), ("crashing", crashing)], out=out)
+    text = out.getvalue()
+    assert rc == 1
+    assert re.search(r"^FAIL  broken .* the camera database is read-only$", text, re.M), text
+    assert re.search(r"^FAIL  crashing .* KeyError: 'missing' \(at test_bundle\.py:\d+\)$", text, re.M), text
+    assert "self-test FAILED: 2 of" in text and "(broken, crashing)" in text
+    assert re.search(r"^PASS  demo source decodes ", text, re.M), text  # the others still ran
+
+
+def test_checks_share_context_and_time_each_step():
+    import io
+
+    seen = []
+    checks = [
+        ("put", lambda ctx: ctx.values.setdefault("x", "42")),
+        ("get", lambda ctx: seen.append(ctx.values["x"]) or "ok"),
+    ]
+    results = run_checks(checks, io.StringIO())
+    assert [r.ok for r in results] == [True, True] and seen == ["42"]
+    assert all(r.seconds >= 0 for r in results)
+
+
+def test_resources_and_desktop_entry_from_source():
+    rdir = resource_dir()
+    assert rdir == ROOT / "resources"
+    svg = (rdir / "vigil.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert (rdir / "vigil.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(rdir / "vigil.desktop")
+    d = entry["Desktop Entry"]
+    assert d["Type"] == "Application" and d["Name"] == "Vigil" and d["Icon"] == "vigil"
+    assert d["Exec"].split()[0] == "vigil" and d["Terminal"] == "false"
+    assert d["Categories"].endswith(";")
+
+
+# --------------------------------------------------------------------------- the built bundle
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    """Build the one-folder bundle once (packaging/build.sh) into a temp dir; the path to dist/vigil."""
+    base = tmp_path_factory.mktemp("bundle")
+    r = subprocess.run(
+        [str(ROOT / "packaging" / "build.sh"), "--dist", str(base / "dist"), "--work", str(base / "work")],
+        cwd=ROOT, capture_output=True, text=True, timeout=1500, env={**os.environ, "VIGIL_PYTHON": PY},
+    )  # fmt: skip
+    assert r.returncode == 0, f"bundle build failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    assert re.search(r"^size: \d+ MB", r.stdout, re.M) and re.search(r"^build time: [\d.]+ s", r.stdout, re.M)
+    print(r.stdout)
+    return base / "dist" / "vigil"
+
+
+def test_bundle_version(bundle, tmp_path):
+    r = _run([str(bundle / "vigil"), "--version"], _env(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"Vigil {__version__}"
+
+
+def test_bundle_self_test_offscreen(bundle, tmp_path):
+    r = _run([str(bundle / "vigil"), "--self-test"], _env(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    checks = _check_lines(r.stdout)
+    assert set(checks) >= EXPECTED_CHECKS, r.stdout
+    assert set(checks.values()) == {"PASS"}, r.stdout
+    assert "(bundle)" in r.stdout  # really the frozen app, not a Python on PATH
+    assert str(bundle / "_internal" / "resources") in r.stdout  # resources resolved inside the bundle
+
+
+def test_bundle_headless_demo_runs_and_stops_cleanly(bundle, tmp_path):
+    from app.demo import demo_cameras
+
+    env = _env(tmp_path)
+    r = _run([str(bundle / "vigil"), "--headless", "--demo", "--duration", "5", "--data-dir", str(tmp_path / "d")], env)
+    assert r.returncode == 0, r.stderr[-4000:]
+    live = set(re.findall(r"(\S+) \[tile\]: CONNECTING -> LIVE", r.stderr))
+    steady = {c.id for c in demo_cameras() if "outage" not in c.url}
+    assert steady <= live, f"cameras that never went LIVE: {steady - live}\n{r.stderr[-4000:]}"
+    assert "Vigil core stopped" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bundle_is_lean_and_self_contained(bundle):
+    internal = bundle / "_internal"
+    assert (internal / "resources" / "vigil.svg").is_file()
+    files = [p for p in internal.rglob("*") if p.is_file()]
+    names = [p.name for p in files]
+    present = sorted({n for n in names for t in TRIMMED if n.startswith(t)})
+    assert not present, f"trimmed libraries are back in the bundle: {present}"
+    assert not (internal / "PySide6" / "Qt" / "qml").exists()
+    assert not any(n.startswith(("libtk", "_tkinter")) for n in names)
+    # no library left in the bundle depends on one we trimmed (it would load the build machine's copy)
+    elves = [p for p in files if ".so" in p.name and not p.is_symlink()]
+    needs_trimmed = []
+    for so in elves:
+        r = subprocess.run(["ldd", str(so)], capture_output=True, text=True, env={"LD_LIBRARY_PATH": str(internal)})
+        for line in r.stdout.splitlines():
+            dep = line.strip().split(" ", 1)[0]
+            if dep.startswith(TRIMMED):
+                needs_trimmed.append(f"{so.relative_to(internal)} -> {dep}")
+    assert not needs_trimmed, "\n".join(needs_trimmed)
+    size_mb = sum(p.lstat().st_size for p in files if not p.is_symlink()) / 1e6
+    print(f"bundle size: {size_mb:.0f} MB in {len(files)} files")
+
+
+def test_install_linux_user_install_and_uninstall(bundle, tmp_path):
+    env = _env(tmp_path)
+    home = Path(env["HOME"])
+    script = str(ROOT / "packaging" / "install-linux.sh")
+    r = _run([script, "--user", "--bundle", str(bundle)], env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    installed = home / ".local" / "opt" / "vigil" / "vigil"
+    entry_file = Path(env["XDG_DATA_HOME"]) / "applications" / "vigil.desktop"
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(entry_file)
+    assert entry["Desktop Entry"]["Exec"] == str(installed)
+    assert (Path(env["XDG_DATA_HOME"]) / "icons" / "hicolor" / "scalable" / "apps" / "vigil.svg").is_file()
+    v = _run([str(home / ".local" / "bin" / "vigil"), "--version"], env, timeout=60)
+    assert v.stdout.strip() == f"Vigil {__version__}", v.stderr
+    r = _run([script, "--user", "--uninstall"], env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert not installed.exists() and not entry_file.exists() and not (home / ".local" / "bin" / "vigil").exists()
