@@ -62,7 +62,7 @@ def parse_playlist(text: str | bytes, uri: str = "") -> m3u8.M3U8:
         pl = m3u8.loads(text, uri=uri or None)
     except Exception as e:  # the parser raises ValueError/KeyError/IndexError/AttributeError on bad tags
         raise PlaylistError(f"malformed playlist: {type(e).__name__}: {str(e)[:100]}") from None
-    if not pl.is_variant and not pl.segments and not pl.is_endlist:
+    if (pl.is_variant and not pl.playlists) or (not pl.is_variant and not pl.segments and not pl.is_endlist):
         raise PlaylistError("playlist has no variants and no segments (truncated or empty)")
     if len(pl.segments) > MAX_SEGMENTS:
         raise PlaylistError(f"playlist has {len(pl.segments):,} segments (limit {MAX_SEGMENTS:,})")

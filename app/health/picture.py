@@ -58,12 +58,13 @@ class Sustain:
         self.hold_s = hold_s
         self.since: float | None = None
 
-    def update(self, active: bool, t: float) -> bool:
+    def update(self, active: bool, t: float, start: float | None = None) -> bool:
+        """*start*: when the condition began if known earlier than *t* (e.g. the first of two equal frames)."""
         if not active:
             self.since = None
             return False
         if self.since is None:
-            self.since = t
+            self.since = t if start is None else min(start, t)
         return t - self.since >= self.hold_s
 
     def reset(self) -> None:
@@ -81,6 +82,7 @@ class PictureAnalyser:
         self._br_low = Sustain(template.rate_hold_s)
         self._br_high = Sustain(template.rate_hold_s)
         self._prev: np.ndarray | None = None
+        self._prev_t: float | None = None
         self._prev_pts: tuple[float, float] | None = None  # (pts seconds, monotonic t)
         self._jump_at: float | None = None
         self.mean_luma: float | None = None
@@ -92,6 +94,7 @@ class PictureAnalyser:
         for s in (self._frozen, self._black, self._low_fps, self._br_low, self._br_high):
             s.reset()
         self._prev = None
+        self._prev_t = None
         self._prev_pts = None
         self._jump_at = None
         self.mean_luma = None
@@ -109,8 +112,8 @@ class PictureAnalyser:
             frozen = self.last_change <= tpl.freeze_pixel_delta
         else:
             frozen = False
-        self._prev = gray
-        is_frozen = self._frozen.update(frozen, t)
+        prev_t, self._prev, self._prev_t = self._prev_t, gray, t
+        is_frozen = self._frozen.update(frozen, t, start=prev_t)  # unchanged since the previous frame came
         is_black = self._black.update(self.mean_luma < tpl.black_luma, t)
         if pts_s is not None:
             if self._prev_pts is not None:

@@ -1,0 +1,130 @@
+"""Analytics-server probe against the lab's fake API (real loopback HTTP), with its fault catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from probes.analytics_api import AnalyticsApiProbe, parse_stream_detail, parse_stream_list
+from probes.base import ProbeResults, stream_snapshot
+from probes.scheduler import ProbeScheduler
+from tests.lab import FakeAnalyticsApi
+
+
+def by_id(results):
+    return {r.labels["stream_id"]: r for r in results if r.kind == "analytics_stream"}
+
+
+def test_cycle_reads_every_stream(fake_api):
+    fake_api.set_state(1, "ERROR")
+    fake_api.set_state(2, "STOPPED")
+    probe = AnalyticsApiProbe(fake_api.base_url, parallelism=4, timeout_s=5)
+    server, *streams = probe.run()
+    assert server.ok and server.metrics["streams"] == 8 and server.metrics["errors_total"] == 0
+    assert server.labels["source_host"] == "127.0.0.1" and server.metrics["response_time_s"] > 0
+    s = by_id(streams)
+    first = s["c73a1992f67961d1"]
+    assert first.state == "RUNNING" and first.metrics["up"] == 1.0 and first.metrics["fps"] == 15
+    assert first.metrics["frame_width"] == 1146 and first.labels["last_error_msg"] == "Stream is running.."
+    assert first.labels["stream_name"] == "LOKASI-A" and first.labels["node_num"] == "0"
+    err = s[fake_api.stream(1).stream_id]
+    assert err.state == "ERROR" and err.metrics["up"] == 0.0 and "Connection timed out" in err.labels["last_error_msg"]
+    stopped = s[fake_api.stream(2).stream_id]
+    assert stopped.state == "STOPPED" and stopped.metrics["active"] == 0.0
+    assert fake_api.requests_to("/streams/*") == 8
+
+
+def test_fallback_to_pipeline_state_and_wrong_types():
+    doc = {"active": True, "stream_stats": {"fps": "15"}, "status": {"pipelines": [{"state": "RUNNING"}]}}
+    d = parse_stream_detail(doc)
+    assert d["state"] == "RUNNING" and d["active"] and d["fps"] is None  # "15" (str) is not a number
+    assert parse_stream_detail({"active": "true", "stream_stats": []})["active"] is False
+    streams, skipped = parse_stream_list({"streams": [{"stream_id": "a", "stream_node_num": 0}, 5, {"x": 1}]})
+    assert streams == [("a", 0, "UNKNOWN_STREAM")] and skipped == 2
+
+
+@pytest.mark.parametrize(
+    "fault,kw,words",
+    [
+        ("status", {"status": 500}, "HTTP 500"),
+        ("malformed", {}, "invalid JSON"),
+        ("wrong_types", {}, "'streams' is dict, expected a list"),
+        ("huge", {"size": 8_000_000}, "response too large"),
+        ("close", {}, "connection closed by the server"),
+        ("hang", {"delay": 5}, "no answer within"),
+        ("body", {"body": b"<html>maintenance</html>", "content_type": "text/html"}, "HTML page"),
+        ("empty", {}, "empty response body"),
+    ],
+)
+def test_list_faults_give_api_error_in_words(fake_api, fault, kw, words):
+    fake_api.inject("/streams", fault, **kw)
+    probe = AnalyticsApiProbe(fake_api.base_url, timeout_s=1.0)
+    results = probe.run()
+    assert len(results) == 1
+    [server] = results
+    assert not server.ok and server.state == "API_ERROR" and words in server.error, server.error
+    assert server.metrics["errors_total"] == 1
+    probe.run()
+    assert probe.errors_total == 2  # a real counter: it only grows
+
+
+def test_detail_faults_are_per_stream(fake_api):
+    fake_api.inject(fake_api.detail_path(3), "status", status=503)
+    fake_api.inject(fake_api.detail_path(4), "wrong_types")
+    fake_api.inject(fake_api.detail_path(5), "slow", delay=3)
+    probe = AnalyticsApiProbe(fake_api.base_url, parallelism=8, timeout_s=1.0)
+    server, *streams = probe.run()
+    s = by_id(streams)
+    assert s[fake_api.stream(3).stream_id].state == "API_ERROR" and "HTTP 503" in s[fake_api.stream(3).stream_id].error
+    # wrong types: state is a number -> UNKNOWN, active "true" (str) -> not active: down, not a crash
+    w = s[fake_api.stream(4).stream_id]
+    assert w.ok and w.state == "UNKNOWN" and w.metrics["up"] == 0.0
+    assert s[fake_api.stream(5).stream_id].state == "API_ERROR"
+    assert server.state == "DEGRADED" and server.metrics["detail_errors"] == 2 and probe.errors_total == 2
+    assert sum(1 for r in streams if r.state == "RUNNING") == 5
+
+
+def test_unreachable_server():
+    from tests.lab import free_port
+
+    [server] = AnalyticsApiProbe(f"http://127.0.0.1:{free_port()}", timeout_s=1).run()
+    assert server.state == "API_ERROR" and "connection refused" in server.error
+
+
+def test_streams_become_status_tiles(fake_api):
+    fake_api.set_state(0, "ERROR", last_error_msg="Failed to open input stream")
+    store = ProbeResults()
+    probe = AnalyticsApiProbe(fake_api.base_url)
+    store.replace(probe.name, probe.run())
+    tiles = store.snapshots()
+    assert len(tiles) == 8 and all(k.startswith("api:127.0.0.1/") for k in tiles)
+    t0 = tiles["api:127.0.0.1/0/c73a1992f67961d1"]
+    assert t0.state.value == "ERROR" and t0.reason == "Failed to open input stream"
+    live = [t for t in tiles.values() if t.state.value == "LIVE"]
+    assert len(live) == 7 and live[0].fps_received == 15 and live[0].resolution == "1146x646"
+    assert stream_snapshot(store.of_kind("analytics_stream")[0]).extra["source"] == "analytics_api"
+
+
+def test_many_servers_on_one_bounded_pool():
+    servers = [FakeAnalyticsApi(streams=30, per_location=10, latency=0.01).start() for _ in range(3)]
+    try:
+        sched = ProbeScheduler(workers=4)
+        probes = [AnalyticsApiProbe(s.base_url, name=f"site{i}", parallelism=8, timeout_s=5)
+                  for i, s in enumerate(servers)]  # fmt: skip
+        for p in probes:
+            sched.add(p)
+        sched.start()
+        try:
+            import time
+
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(sched.results.of_kind("analytics_stream")) < 90:
+                time.sleep(0.1)
+        finally:
+            sched.stop()
+        assert len(sched.results.of_kind("analytics_stream")) == 90
+        assert all(r.state == "RUNNING" for r in sched.results.of_kind("analytics_stream"))
+        worker_threads = {t for t in __import__("threading").enumerate() if t.name.startswith("probes:worker")}
+        assert not worker_threads  # the pool is gone after stop()
+    finally:
+        for s in servers:
+            s.stop()
