@@ -1,0 +1,333 @@
+"""Camera management: add / edit / remove / enable cameras, with a connection test before saving.
+
+The connection test opens the URL on a background thread (one connection, one decoded frame) and hands
+the result back to the GUI thread through a queued signal: the dialog never blocks. Lists show URLs
+through ``mask_url``; errors are shown in words next to the field that caused them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import av
+from pydantic import ValidationError
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import AppConfig, CameraConfig, ConfigError, parse_config
+from app.pipeline.pipeline import _codec_label
+from app.pipeline.source import SourceError, build_spec, open_source
+from app.secrets import mask_url, scrub, url_password
+
+
+def validation_words(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "camera"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            msg = "is required"
+        elif e["type"] == "string_too_short":
+            msg = "must not be empty"
+        lines.append(f"{where}: {msg}")
+    return "\n".join(lines)
+
+
+def test_connection(url: str, transport: str = "tcp", timeout_s: float = 8.0) -> tuple[bool, str]:
+    """Open *url*, decode one video frame. (ok, words). Blocking: call it on a worker thread."""
+    secrets = (url_password(url) or "",)
+    t0 = time.monotonic()
+    try:
+        spec = build_spec(url, transport=transport, read_timeout_s=timeout_s)
+        container = open_source(spec, timeout_s, timeout_s)
+    except SourceError as e:
+        return False, f"{e.state.value}: {e.reason}"
+    except Exception as e:  # never let a surprise escape the worker thread
+        return False, scrub(f"cannot open: {type(e).__name__}: {e}", secrets)
+    try:
+        if not container.streams.video:
+            return False, "connected, but the stream has no video"
+        vs = container.streams.video[0]
+        deadline = time.monotonic() + timeout_s
+        for frame in container.decode(vs):
+            ms = (time.monotonic() - t0) * 1000
+            return (
+                True,
+                f"OK: {frame.width}x{frame.height} {_codec_label(vs.codec_context.name)}, first picture in {ms:.0f} ms",
+            )
+            if time.monotonic() > deadline:
+                break
+        return False, "connected, but no picture arrived"
+    except av.error.FFmpegError as e:
+        return False, scrub(f"connected, but decoding failed: {e}", secrets)
+    finally:
+        container.close()
+
+
+class _TestRunner(QObject):
+    finished = Signal(int, bool, str)  # (request id, ok, words) delivered on the GUI thread
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._next = 0
+
+    def start(self, url: str, transport: str) -> int:
+        self._next += 1
+        rid = self._next
+
+        def work() -> None:
+            ok, words = test_connection(url, transport)
+            self.finished.emit(rid, ok, words)
+
+        threading.Thread(target=work, name="camera-dialog:test", daemon=True).start()
+        return rid
+
+
+class CameraEditDialog(QDialog):
+    """Edit one camera. ``camera()`` returns the validated CameraConfig after accept()."""
+
+    def __init__(self, config: AppConfig, cam: CameraConfig | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Edit camera" if cam else "Add camera")
+        self.setMinimumWidth(560)
+        self._config = config
+        self._editing = cam.id if cam else None
+        self._result: CameraConfig | None = None
+        self.name = QLineEdit(cam.name if cam else "")
+        self.group = QLineEdit(cam.group if cam else "")
+        self.url = QLineEdit(cam.url if cam else "")
+        self.url.setPlaceholderText("rtsp://user:password@192.168.1.10:554/stream1")
+        self.sub_url = QLineEdit((cam.sub_url or "") if cam else "")
+        self.sub_url.setPlaceholderText("optional low-resolution stream for the wall tile")
+        self.transport = QComboBox()
+        self.transport.addItems(["tcp", "udp"])
+        self.transport.setCurrentText(cam.transport if cam else "tcp")
+        self.enabled = QCheckBox("enabled")
+        self.enabled.setChecked(cam.enabled if cam else True)
+        self.template = QComboBox()
+        self.template.addItems(sorted(config.templates))
+        self.template.setCurrentText(cam.template if cam else "default")
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("Group / site", self.group)
+        form.addRow("URL", self.url)
+        form.addRow("Sub-stream URL", self.sub_url)
+        form.addRow("RTSP transport", self.transport)
+        form.addRow("Thresholds", self.template)
+        form.addRow("", self.enabled)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.run_test)
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        self.error = QLabel("")
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_result, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(test_row)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        self._runner = _TestRunner(self)
+        self._runner.finished.connect(self._on_test_finished, Qt.ConnectionType.QueuedConnection)
+        self._test_id = 0
+        self.test_ok: bool | None = None
+
+    def _fields(self) -> dict:
+        d = {
+            "name": self.name.text().strip(),
+            "group": self.group.text().strip(),
+            "url": self.url.text().strip(),
+            "sub_url": self.sub_url.text().strip() or None,
+            "transport": self.transport.currentText(),
+            "enabled": self.enabled.isChecked(),
+            "template": self.template.currentText(),
+        }
+        if self._editing:
+            d["id"] = self._editing
+        return d
+
+    def validate(self) -> CameraConfig | None:
+        """The camera, or None with the reasons shown in words."""
+        try:
+            base = self._config.camera(self._editing) if self._editing else None
+        except KeyError:
+            base = None
+        try:
+            if base is not None:
+                cam = CameraConfig.model_validate({**base.model_dump(), **self._fields()})
+            else:
+                cam = CameraConfig.model_validate(self._fields())
+        except ValidationError as e:
+            self.error.setText(validation_words(e))
+            return None
+        taken = {c.id for c in self._config.cameras if c.id != self._editing}
+        if cam.id in taken:
+            self.error.setText(f"another camera already has the id {cam.id!r}: choose another name")
+            return None
+        self.error.setText("")
+        return cam
+
+    def run_test(self) -> None:
+        url = self.url.text().strip()
+        if not url:
+            self.test_result.setText("enter a URL first")
+            return
+        self.test_ok = None
+        self.test_button.setEnabled(False)
+        self.test_result.setObjectName("")
+        self.test_result.setText(f"testing {mask_url(url)} …")
+        self._test_id = self._runner.start(url, self.transport.currentText())
+
+    def _on_test_finished(self, rid: int, ok: bool, words: str) -> None:
+        if rid != self._test_id:
+            return  # an older test finished after a newer one started
+        self.test_ok = ok
+        self.test_button.setEnabled(True)
+        self.test_result.setObjectName("ok" if ok else "error")
+        self.test_result.setStyleSheet("color: #4ade80;" if ok else "color: #ff6b6b;")
+        self.test_result.setText(words)
+
+    def accept(self) -> None:
+        cam = self.validate()
+        if cam is not None:
+            self._result = cam
+            super().accept()
+
+    def camera(self) -> CameraConfig | None:
+        return self._result
+
+
+class CameraManagerDialog(QDialog):
+    """The camera list. Emits ``config_accepted(AppConfig)`` with the validated new config on Save."""
+
+    config_accepted = Signal(object)
+
+    def __init__(self, config: AppConfig, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Cameras")
+        self.resize(720, 480)
+        self._original = config
+        self.cameras: list[CameraConfig] = [c.model_copy(deep=True) for c in config.cameras]
+        self.list = QListWidget()
+        self.list.itemDoubleClicked.connect(lambda _i: self.edit_selected())
+        add = QPushButton("Add…")
+        add.clicked.connect(self.add_camera)
+        edit = QPushButton("Edit…")
+        edit.clicked.connect(self.edit_selected)
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self.remove_selected)
+        toggle = QPushButton("Enable / disable")
+        toggle.clicked.connect(self.toggle_selected)
+        side = QVBoxLayout()
+        for b in (add, edit, remove, toggle):
+            side.addWidget(b)
+        side.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.list, 1)
+        row.addLayout(side)
+        self.error = QLabel("")
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        self._editor: CameraEditDialog | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        row = self.list.currentRow()
+        self.list.clear()
+        for c in self.cameras:
+            state = "" if c.enabled else "  [disabled]"
+            group = f" · {c.group}" if c.group else ""
+            item = QListWidgetItem(f"{c.name}{group} — {mask_url(c.url)}{state}")
+            item.setData(Qt.ItemDataRole.UserRole, c.id)
+            self.list.addItem(item)
+        if self.cameras:
+            self.list.setCurrentRow(max(0, min(row, len(self.cameras) - 1)))
+
+    def _selected_index(self) -> int | None:
+        r = self.list.currentRow()
+        return r if 0 <= r < len(self.cameras) else None
+
+    def _working_config(self) -> AppConfig:
+        return self._original.model_copy(update={"cameras": list(self.cameras)})
+
+    def add_camera(self) -> CameraEditDialog:
+        return self._open_editor(None)
+
+    def edit_selected(self) -> CameraEditDialog | None:
+        i = self._selected_index()
+        return None if i is None else self._open_editor(self.cameras[i])
+
+    def _open_editor(self, cam: CameraConfig | None) -> CameraEditDialog:
+        dlg = CameraEditDialog(self._working_config(), cam, self)
+        dlg.accepted.connect(lambda: self._editor_done(dlg, cam.id if cam else None))
+        self._editor = dlg
+        dlg.open()
+        return dlg
+
+    def _editor_done(self, dlg: CameraEditDialog, old_id: str | None) -> None:
+        new = dlg.camera()
+        if new is None:
+            return
+        if old_id is None:
+            self.cameras.append(new)
+        else:
+            self.cameras = [new if c.id == old_id else c for c in self.cameras]
+        self._refresh()
+
+    def remove_selected(self) -> None:
+        i = self._selected_index()
+        if i is not None:
+            del self.cameras[i]
+            self._refresh()
+
+    def toggle_selected(self) -> None:
+        i = self._selected_index()
+        if i is not None:
+            c = self.cameras[i]
+            self.cameras[i] = c.model_copy(update={"enabled": not c.enabled})
+            self._refresh()
+
+    def result_config(self) -> AppConfig | None:
+        try:
+            data = self._original.model_dump()
+            data["cameras"] = [c.model_dump() for c in self.cameras]
+            cfg = parse_config(data, "camera list")
+        except ConfigError as e:
+            self.error.setText(str(e))
+            return None
+        self.error.setText("")
+        return cfg
+
+    def accept(self) -> None:
+        cfg = self.result_config()
+        if cfg is not None:
+            self.config_accepted.emit(cfg)
+            super().accept()

@@ -1,0 +1,313 @@
+"""Recording player: picture, per-camera timeline (segments + motion marks), scrub/seek, speed, next
+event, snapshot (PNG) and clip export (MP4 by stream copy).
+
+Backends: :class:`VlcBackend` (libvlc plays files well; embedded in the widget's native window, so
+only on a real window system) and the PyAV fallback (``app.recording.playback.PyAvPlayback`` on a
+worker thread; the widget pulls its latest frame on a timer, never one signal per frame).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.recording.playback import PyAvPlayback, Timeline, export_clip, save_snapshot
+
+log = logging.getLogger(__name__)
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def vlc_instance(args: tuple[str, ...] = ("--no-xlib", "--quiet")):
+    """A libvlc instance, or None when python-vlc/libvlc is missing or refuses to start."""
+    try:
+        import vlc
+    except (ImportError, OSError):
+        return None
+    try:
+        return vlc.Instance(list(args))
+    except Exception:
+        return None
+
+
+class VlcBackend:
+    """Plays one segment file at a time through libvlc; ``seek`` maps the timeline to (file, offset)."""
+
+    def __init__(self, timeline: Timeline, instance, window_id: int | None = None) -> None:
+        self.timeline = timeline
+        self.instance = instance
+        self.player = instance.media_player_new()
+        if window_id:
+            self.player.set_xwindow(int(window_id))
+        self._index = -1
+        self._speed = 1.0
+        self.position: float | None = timeline.start
+
+    def _load(self, i: int) -> None:
+        if i != self._index:
+            self.player.set_media(self.instance.media_new(self.timeline.segments[i].path))
+            self._index = i
+
+    def seek(self, t: float) -> None:
+        loc = self.timeline.locate(t)
+        if loc is None:
+            return
+        i, offset = loc
+        self._load(i)
+        if not self.player.is_playing():
+            self.player.play()
+            self.player.set_pause(1)
+        self.player.set_time(int(offset * 1000))
+        self.player.set_rate(self._speed)
+        self.position = self.timeline.segments[i].start + offset
+
+    def current_time(self) -> float | None:
+        if self._index < 0:
+            return None
+        ms = self.player.get_time()
+        return None if ms < 0 else self.timeline.segments[self._index].start + ms / 1000.0
+
+    def play(self) -> None:
+        if self._index < 0 and self.timeline.segments:
+            self._load(0)
+        self.player.play()
+        self.player.set_pause(0)
+
+    def pause(self) -> None:
+        self.player.set_pause(1)
+
+    def set_speed(self, speed: float) -> None:
+        self._speed = speed
+        self.player.set_rate(speed)
+
+    def stop(self) -> None:
+        self.player.stop()
+        self.player.release()
+
+
+class TimelineBar(QWidget):
+    """Segments as blocks, motion events as marks, the play head; click or drag to seek."""
+
+    seek_requested = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumHeight(28)
+        self.timeline: Timeline | None = None
+        self.head: float | None = None
+
+    def set_timeline(self, tl: Timeline) -> None:
+        self.timeline = tl
+        self.update()
+
+    def set_head(self, t: float | None) -> None:
+        self.head = t
+        self.update()
+
+    def _span(self) -> tuple[float, float]:
+        tl = self.timeline
+        if not tl or tl.start is None:
+            return (0.0, 1.0)
+        return (tl.start, max(tl.end, tl.start + 1))
+
+    def x_for(self, t: float) -> float:
+        a, b = self._span()
+        return (t - a) / (b - a) * self.width()
+
+    def t_for(self, x: float) -> float:
+        a, b = self._span()
+        return a + min(max(x / max(self.width(), 1), 0.0), 1.0) * (b - a)
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#20242a"))
+        if self.timeline:
+            h = self.height()
+            for s in self.timeline.segments:
+                p.fillRect(QRectF(self.x_for(s.start), h * 0.35, max(1.0, self.x_for(s.end) - self.x_for(s.start)),
+                                  h * 0.4), QColor("#3d7bd9"))  # fmt: skip
+            for e in self.timeline.events:
+                p.fillRect(QRectF(self.x_for(e.start), 0, max(2.0, self.x_for(e.end) - self.x_for(e.start)), h * 0.3),
+                           QColor("#f1a340"))  # fmt: skip
+            if self.head is not None:
+                p.fillRect(QRectF(self.x_for(self.head) - 1, 0, 2, h), QColor("white"))
+        p.end()
+
+    def mousePressEvent(self, event) -> None:
+        self.seek_requested.emit(self.t_for(event.position().x()))
+
+    def mouseMoveEvent(self, event) -> None:
+        if event.buttons():
+            self.seek_requested.emit(self.t_for(event.position().x()))
+
+
+class PlayerWidget(QWidget):
+    """``PlayerWidget(timeline, backend="auto"|"pyav"|"vlc")``; call ``close_player()`` before deleting."""
+
+    def __init__(self, timeline: Timeline, backend: str = "auto", export_dir: Path | None = None,
+                 parent: QWidget | None = None) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.timeline = timeline
+        self.export_dir = export_dir or Path.home()
+        self.picture = QLabel("no recording" if not timeline.segments else "")
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(320, 180)
+        self.picture.setStyleSheet("background: black; color: #aaa")
+        self.bar = TimelineBar()
+        self.bar.set_timeline(timeline)
+        self.clock = QLabel("--:--:--")
+        self.play_btn = QPushButton("Play")
+        self.speed = QComboBox()
+        for s in SPEEDS:
+            self.speed.addItem(f"{s:g}x", s)
+        self.speed.setCurrentIndex(SPEEDS.index(1.0))
+        self.next_btn = QPushButton("Next event")
+        self.prev_btn = QPushButton("Previous event")
+        self.snap_btn = QPushButton("Snapshot")
+        self.export_btn = QPushButton("Export clip")
+        row = QHBoxLayout()
+        for w in (self.play_btn, self.speed, self.prev_btn, self.next_btn, self.snap_btn, self.export_btn, self.clock):
+            row.addWidget(w)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.picture, 1)
+        lay.addWidget(self.bar)
+        lay.addLayout(row)
+        self.backend_name = self._pick_backend(backend)
+        self.pyav: PyAvPlayback | None = None
+        self.vlc: VlcBackend | None = None
+        if self.backend_name == "vlc":
+            self.picture.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
+            self.vlc = VlcBackend(timeline, self._vlc, int(self.picture.winId()))
+        else:
+            self.pyav = PyAvPlayback(timeline, max_width=1280)
+        self._last_seq = 0
+        self._playing = False
+        self.position: float | None = timeline.start
+        self.bar.seek_requested.connect(self.seek)
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.speed.currentIndexChanged.connect(lambda _i: self.set_speed(self.speed.currentData()))
+        self.next_btn.clicked.connect(self.next_event)
+        self.prev_btn.clicked.connect(self.previous_event)
+        self.snap_btn.clicked.connect(self._ask_snapshot)
+        self.export_btn.clicked.connect(self._ask_export)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._refresh)
+        self._timer.start(40)
+        if timeline.start is not None:
+            self.seek(timeline.start)
+
+    def _pick_backend(self, wanted: str) -> str:
+        from PySide6.QtGui import QGuiApplication
+
+        self._vlc = None
+        if wanted == "pyav":
+            return "pyav"
+        native = QGuiApplication.platformName() == "xcb"
+        if wanted == "vlc" or (wanted == "auto" and native):
+            self._vlc = vlc_instance()
+            if self._vlc is not None and native:
+                return "vlc"
+            log.info(
+                "player: libvlc %s, using the PyAV decoder", "missing" if self._vlc is None else "cannot embed here"
+            )
+        return "pyav"
+
+    # ------------------------------------------------------------------ commands
+    def seek(self, t: float) -> None:
+        (self.vlc or self.pyav).seek(t)
+        self.position = t
+        self.bar.set_head(t)
+
+    def toggle_play(self) -> None:
+        self._playing = not self._playing
+        b = self.vlc or self.pyav
+        b.play() if self._playing else b.pause()
+        self.play_btn.setText("Pause" if self._playing else "Play")
+
+    def set_speed(self, speed: float) -> None:
+        (self.vlc or self.pyav).set_speed(float(speed))
+
+    def next_event(self) -> None:
+        e = self.timeline.next_event(self.position or 0.0)
+        if e is not None:
+            self.seek(max(e.start - 1.0, self.timeline.start or e.start))
+
+    def previous_event(self) -> None:
+        e = self.timeline.previous_event(self.position or 0.0)
+        if e is not None:
+            self.seek(max(e.start - 1.0, self.timeline.start or e.start))
+
+    def snapshot(self, png: Path) -> Path:
+        loc = self.timeline.locate(self.position or 0.0)
+        if loc is None:
+            raise ValueError("nothing to snapshot here")
+        i, off = loc
+        return save_snapshot(self.timeline.segments[i].path, off, png)
+
+    def export(self, start: float, end: float, out: Path) -> Path:
+        return export_clip(self.timeline, start, end, out)
+
+    def _ask_snapshot(self) -> None:
+        name = f"{self.timeline.camera_id}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.position or 0))}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", str(self.export_dir / name), "PNG (*.png)")
+        if path:
+            try:
+                self.snapshot(Path(path))
+            except (OSError, ValueError) as e:
+                QMessageBox.warning(self, "Snapshot", f"Could not save the snapshot: {e}")
+
+    def _ask_export(self) -> None:
+        t = self.position or 0.0
+        name = f"{self.timeline.camera_id}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(t))}.mp4"
+        path, _ = QFileDialog.getSaveFileName(self, "Export 60 s from here", str(self.export_dir / name), "MP4 (*.mp4)")
+        if path:
+            try:
+                self.export(t, t + 60.0, Path(path))
+            except (OSError, ValueError) as e:
+                QMessageBox.warning(self, "Export", f"Could not export the clip: {e}")
+
+    # ------------------------------------------------------------------ display
+    def _refresh(self) -> None:
+        if self.pyav is not None:
+            f = self.pyav.slot.peek(self._last_seq)
+            if f is not None:
+                self._last_seq = f.seq
+                img = QImage(f.image.data, f.width, f.height, f.image.strides[0], QImage.Format.Format_RGB888)
+                from PySide6.QtGui import QPixmap
+
+                pm = QPixmap.fromImage(img).scaled(self.picture.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                   Qt.TransformationMode.SmoothTransformation)  # fmt: skip
+                self.picture.setPixmap(pm)
+                self.position = f.pts_s
+        elif self.vlc is not None:
+            t = self.vlc.current_time()
+            if t is not None:
+                self.position = t
+        if self.position is not None:
+            self.bar.set_head(self.position)
+            self.clock.setText(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.position)))
+
+    def close_player(self) -> None:
+        self._timer.stop()
+        if self.pyav is not None:
+            self.pyav.stop()
+        if self.vlc is not None:
+            self.vlc.stop()
+
+    def closeEvent(self, event) -> None:
+        self.close_player()
+        super().closeEvent(event)

@@ -1,0 +1,97 @@
+"""Recordings dock: disk use, days of recording available, recorder errors; opens the player per camera.
+
+``install_recordings_ui(window, runtime)`` adds the dock and a "Recordings…" menu action. Disk and
+status figures are read from the services' snapshots on a 2 s timer (never a scan on the GUI thread).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+
+from app.recording.playback import Timeline
+from app.recording.wiring import find_service, recordings_root
+from widgets.player import PlayerWidget
+
+log = logging.getLogger(__name__)
+
+
+class RecordingsPanel(QWidget):
+    timeline_ready = Signal(object)
+
+    def __init__(self, runtime, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runtime = runtime
+        self.recorder = find_service(runtime, "recording")
+        self.retention = find_service(runtime, "retention")
+        self.disk = QLabel("disk: —")
+        self.disk.setWordWrap(True)
+        self.errors = QLabel("")
+        self.errors.setStyleSheet("color: #ff6b6b")
+        self.errors.setWordWrap(True)
+        self.cameras = QListWidget()
+        self.open_btn = QPushButton("Play recordings")
+        lay = QVBoxLayout(self)
+        for w in (self.disk, self.errors, self.cameras, self.open_btn):
+            lay.addWidget(w)
+        for cam in runtime.config.cameras:
+            self.cameras.addItem(cam.id)
+        self.players: list[PlayerWidget] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings-ui")
+        self.open_btn.clicked.connect(self.open_selected)
+        self.timeline_ready.connect(self._show_player)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(2000)
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.retention is not None:
+            st = self.retention.status()
+            days = f"{st.days_available:.1f} days" if st.days_available is not None else "not known yet"
+            self.disk.setText(f"Recordings: {st.recordings_bytes / 1e9:.2f} GB in {st.segments} segments · "
+                              f"free {st.free_bytes / 1e9:.1f} GB · recording days available: {days}"
+                              + (f"\n{st.error}" if st.error else ""))  # fmt: skip
+        errs = self.recorder.errors() if self.recorder is not None else {}
+        self.errors.setText("\n".join(f"{cid}: {why}" for cid, why in sorted(errs.items())))
+
+    def open_selected(self) -> None:
+        item = self.cameras.currentItem() or self.cameras.item(0)
+        if item is None:
+            return
+        cid = item.text()
+        index = getattr(self.recorder, "index", None)
+
+        def load():  # file scan off the GUI thread
+            segs = tuple(index.segments(cid)) if index is not None else ()
+            events = tuple(index.motion_events(cid)) if hasattr(index, "motion_events") else ()
+            return Timeline(cid, segs, events)
+
+        fut = self._pool.submit(load)
+        fut.add_done_callback(lambda f: self.timeline_ready.emit(f.result()) if not f.exception() else None)
+
+    def _show_player(self, tl: Timeline) -> None:
+        p = PlayerWidget(tl, export_dir=recordings_root(self.runtime).parent)
+        p.setWindowTitle(f"Recordings — {tl.camera_id}")
+        p.resize(960, 620)
+        self.players.append(p)
+        p.show()
+
+    def shutdown(self) -> None:
+        self._timer.stop()
+        for p in self.players:
+            p.close_player()
+        self._pool.shutdown(wait=False)
+
+
+def install_recordings_ui(window, runtime) -> RecordingsPanel | None:
+    """One line for the main window: dock + menu action. None when recording is not installed."""
+    if find_service(runtime, "recording") is None:
+        return None
+    panel = RecordingsPanel(runtime)
+    dock = window.add_dock("Recordings", panel, area="right")
+    window.add_menu_action("View", "Recordings…", lambda: (dock.show(), dock.raise_()))
+    return panel
