@@ -193,26 +193,28 @@ class VigilCollector(Collector):
 
     def _hls(self, results: list[ProbeResult]) -> Iterable:
         valid = GaugeMetricFamily(
-            "vigil_hls_playlist_validation_is_valid", "1 if master + media playlists pass validation", ["camera_id"]
+            "vigil_hls_playlist_validation_is_valid",
+            "1 if master + media playlists pass validation",
+            labels=["camera_id"],
         )
         verr = CounterMetricFamily(
-            "vigil_hls_playlist_validation_errors", "Probe cycles that found a playlist problem", ["camera_id"]
+            "vigil_hls_playlist_validation_errors", "Probe cycles that found a playlist problem", labels=["camera_id"]
         )
-        rungs = GaugeMetricFamily("vigil_hls_abr_rung_count", "Renditions in the master playlist", ["camera_id"])
-        expected = GaugeMetricFamily("vigil_hls_abr_expected_rung_count", "Renditions expected", ["camera_id"])
+        rungs = GaugeMetricFamily("vigil_hls_abr_rungs", "Renditions in the master playlist", labels=["camera_id"])
+        expected = GaugeMetricFamily("vigil_hls_abr_expected_rungs", "Renditions expected", labels=["camera_id"])
         rl = ["camera_id", "rendition", "resolution"]
-        rend = GaugeMetricFamily("vigil_hls_rendition_bandwidth_bps", "BANDWIDTH advertised per rendition", rl)
-        dl = GaugeMetricFamily("vigil_hls_segment_download_time_seconds", "Newest segment download time", rl)
-        status = GaugeMetricFamily("vigil_hls_segment_http_status", "HTTP status of the newest segment", rl)
-        pstatus = GaugeMetricFamily("vigil_hls_playlist_http_status", "HTTP status of the media playlist", rl)
-        seg_bytes = GaugeMetricFamily("vigil_hls_segment_bytes", "Size of the newest segment", rl)
-        seq = GaugeMetricFamily("vigil_hls_media_sequence", "EXT-X-MEDIA-SEQUENCE", rl)
-        stale = GaugeMetricFamily("vigil_hls_playlist_stale", "1 if not updated within 1.5x target duration", rl)
-        extinf = GaugeMetricFamily("vigil_hls_extinf_violations", "Segments with EXTINF out of tolerance", rl)
-        tdur = GaugeMetricFamily("vigil_hls_target_duration_seconds", "EXT-X-TARGETDURATION", rl)
-        disc = CounterMetricFamily("vigil_hls_discontinuities", "Discontinuities seen", rl)
-        seqerr = CounterMetricFamily("vigil_hls_media_sequence_errors", "Media sequence went backwards", rl)
-        rok = GaugeMetricFamily("vigil_hls_rendition_up", "1 if the rendition's playlist could be read", rl)
+        rend = GaugeMetricFamily("vigil_hls_rendition_bandwidth_bps", "BANDWIDTH advertised per rendition", labels=rl)
+        dl = GaugeMetricFamily("vigil_hls_segment_download_time_seconds", "Newest segment download time", labels=rl)
+        status = GaugeMetricFamily("vigil_hls_segment_http_status", "HTTP status of the newest segment", labels=rl)
+        pstatus = GaugeMetricFamily("vigil_hls_playlist_http_status", "HTTP status of the media playlist", labels=rl)
+        seg_bytes = GaugeMetricFamily("vigil_hls_segment_bytes", "Size of the newest segment", labels=rl)
+        seq = GaugeMetricFamily("vigil_hls_media_sequence", "EXT-X-MEDIA-SEQUENCE", labels=rl)
+        stale = GaugeMetricFamily("vigil_hls_playlist_stale", "1 if not updated within 1.5x target duration", labels=rl)
+        extinf = GaugeMetricFamily("vigil_hls_extinf_violations", "Segments with EXTINF out of tolerance", labels=rl)
+        tdur = GaugeMetricFamily("vigil_hls_target_duration_seconds", "EXT-X-TARGETDURATION", labels=rl)
+        disc = CounterMetricFamily("vigil_hls_discontinuities", "Discontinuities seen", labels=rl)
+        seqerr = CounterMetricFamily("vigil_hls_media_sequence_errors", "Media sequence went backwards", labels=rl)
+        rok = GaugeMetricFamily("vigil_hls_rendition_up", "1 if the rendition's playlist could be read", labels=rl)
         for r in results:
             if r.kind == "hls":
                 valid.add_metric([r.target], r.metrics.get("playlist_valid", 0.0))
@@ -237,10 +239,10 @@ class VigilCollector(Collector):
 
     def _network(self, results: list[ProbeResult]) -> Iterable:
         lab = ["camera_id", "host", "port"]
-        up = GaugeMetricFamily("vigil_network_up", "1 if the camera host answers (TCP, even refused)", lab)
-        lat = GaugeMetricFamily("vigil_network_connect_latency_seconds", "Median TCP connect time", lab)
-        loss = GaugeMetricFamily("vigil_network_loss_ratio", "Share of TCP connects without an answer", lab)
-        icmp = GaugeMetricFamily("vigil_network_icmp_rtt_seconds", "ICMP echo round trip (when permitted)", lab)
+        up = GaugeMetricFamily("vigil_network_up", "1 if the camera host answers (TCP, even refused)", labels=lab)
+        lat = GaugeMetricFamily("vigil_network_connect_latency_seconds", "Median TCP connect time", labels=lab)
+        loss = GaugeMetricFamily("vigil_network_loss_ratio", "Share of TCP connects without an answer", labels=lab)
+        icmp = GaugeMetricFamily("vigil_network_icmp_rtt_seconds", "ICMP echo round trip (when permitted)", labels=lab)
         for r in results:
             if r.kind != "network":
                 continue
@@ -254,12 +256,14 @@ class VigilCollector(Collector):
         yield from (up, lat, loss, icmp)
 
     def _devices(self, results: list[ProbeResult]) -> Iterable:
-        up = GaugeMetricFamily("vigil_device_up", "1 if the device answered with usable JSON", ["device", "preset"])
-        val = GaugeMetricFamily("vigil_device_value", "Numeric field of a JSON device", ["device", "field"])
-        txt = GaugeMetricFamily(
-            "vigil_device_state", "Text field of a JSON device (value label)", ["device", "field", "value"]
+        up = GaugeMetricFamily(
+            "vigil_device_up", "1 if the device answered with usable JSON", labels=["device", "preset"]
         )
-        cond = GaugeMetricFamily("vigil_device_condition", "Device condition active", ["device", "condition"])
+        val = GaugeMetricFamily("vigil_device_value", "Numeric field of a JSON device", labels=["device", "field"])
+        txt = GaugeMetricFamily(
+            "vigil_device_state", "Text field of a JSON device (value label)", labels=["device", "field", "value"]
+        )
+        cond = GaugeMetricFamily("vigil_device_condition", "Device condition active", labels=["device", "condition"])
         for r in results:
             if r.kind != "json_device":
                 continue
@@ -275,9 +279,9 @@ class VigilCollector(Collector):
 
     def _probes(self, results: list[ProbeResult]) -> Iterable:
         lab = ["kind", "target"]
-        lat = GaugeMetricFamily("vigil_probe_latency_seconds", "Duration of the probe's last run", lab)
-        ok = GaugeMetricFamily("vigil_probe_success", "1 if the last probe run got a usable answer", lab)
-        age = GaugeMetricFamily("vigil_probe_last_run_timestamp_seconds", "UNIX time of the last result", lab)
+        lat = GaugeMetricFamily("vigil_probe_latency_seconds", "Duration of the probe's last run", labels=lab)
+        ok = GaugeMetricFamily("vigil_probe_success", "1 if the last probe run got a usable answer", labels=lab)
+        age = GaugeMetricFamily("vigil_probe_last_run_timestamp_seconds", "UNIX time of the last result", labels=lab)
         for r in results:
             if r.kind in ("analytics_stream", "hls_rendition"):
                 continue  # per-item; their parent result carries the probe's latency
@@ -286,8 +290,8 @@ class VigilCollector(Collector):
             age.add_metric([r.kind, r.target], r.at)
         yield from (lat, ok, age)
         if self._scheduler_stats is not None:
-            runs = CounterMetricFamily("vigil_probe_runs", "Probe runs since start", ["probe"])
-            fails = CounterMetricFamily("vigil_probe_crashes", "Probe runs that raised (bugs)", ["probe"])
+            runs = CounterMetricFamily("vigil_probe_runs", "Probe runs since start", labels=["probe"])
+            fails = CounterMetricFamily("vigil_probe_crashes", "Probe runs that raised (bugs)", labels=["probe"])
             for name, (n, f) in self._scheduler_stats().items():
                 runs.add_metric([name], n)
                 fails.add_metric([name], f)
