@@ -30,6 +30,7 @@ from app.recording.playback import PyAvPlayback, Timeline, export_clip, save_sna
 log = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+EVENT_LEAD_S = 1.0  # show this much before a motion event
 
 
 def vlc_instance(args: tuple[str, ...] = ("--no-xlib", "--quiet")):
@@ -242,14 +243,15 @@ class PlayerWidget(QWidget):
         (self.vlc or self.pyav).set_speed(float(speed))
 
     def next_event(self) -> None:
-        e = self.timeline.next_event(self.position or 0.0)
+        # playback starts EVENT_LEAD_S before an event; from there, "next" must move on to the following one
+        e = self.timeline.next_event((self.position or 0.0) + EVENT_LEAD_S)
         if e is not None:
-            self.seek(max(e.start - 1.0, self.timeline.start or e.start))
+            self.seek(max(e.start - EVENT_LEAD_S, self.timeline.start or e.start))
 
     def previous_event(self) -> None:
-        e = self.timeline.previous_event(self.position or 0.0)
+        e = self.timeline.previous_event((self.position or 0.0) + EVENT_LEAD_S)
         if e is not None:
-            self.seek(max(e.start - 1.0, self.timeline.start or e.start))
+            self.seek(max(e.start - EVENT_LEAD_S, self.timeline.start or e.start))
 
     def snapshot(self, png: Path) -> Path:
         loc = self.timeline.locate(self.position or 0.0)
