@@ -211,6 +211,10 @@ class StoreSettings(_Model):
     raw_retention_h: float = Field(24.0, gt=0)
     minute_retention_days: float = Field(30.0, gt=0)
     hour_retention_days: float = Field(365.0, gt=0)
+    busy_timeout_ms: int = Field(5000, ge=0, le=600_000, description="SQLite: wait this long for a lock")
+    queue_max: int = Field(200_000, ge=100, le=10_000_000, description="records held while the database is busy")
+    batch_max: int = Field(2000, ge=1, le=100_000, description="records per write transaction")
+    rollup_interval_s: float = Field(60.0, gt=0, le=3600, description="how often roll-ups and retention run")
 
 
 class RecordingSettings(_Model):
@@ -230,6 +234,13 @@ class AlertSettings(_Model):
     clear_s: float = Field(10.0, ge=0, le=3600, description="condition must be clear this long to resolve")
     webhook_urls: list[str] = Field(default_factory=list, description="Alertmanager-compatible receivers")
     sound: bool = True
+    eval_interval_s: float = Field(1.0, gt=0, le=60, description="how often alert rules are evaluated")
+    disk_min_free_gb: float = Field(2.0, ge=0, description="alert when the data disk has less free (0 = off)")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(8, ge=1, le=1000, description="give up on one notification after this")
+    rules: dict[str, dict[str, str | float]] = Field(
+        default_factory=dict, description="per-rule overrides, e.g. {'CameraOffline': {'severity': 'MAJOR'}}"
+    )
 
 
 class AppConfig(_Model):

@@ -1,0 +1,113 @@
+"""Engine creation (SQLite pragmas) and programmatic Alembic migrations.
+
+SQLite: WAL (readers never block the writer and vice versa), ``synchronous=NORMAL`` (durable at
+checkpoints, a power cut loses at most the last transactions, never corrupts), ``busy_timeout`` so a
+briefly locked file waits instead of failing at once. Any other SQLAlchemy URL (PostgreSQL for a shared
+history) is used as given, with ``pool_pre_ping`` so a restarted server is reconnected.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+from app.secrets import mask_url
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The store cannot be used; the message says why in words."""
+
+
+def migrations_dir() -> Path:
+    """``app/store/migrations`` next to this module: works from a checkout and from a PyInstaller bundle
+    (the spec copies the scripts as data under the same relative path; ``sys._MEIPASS`` is a fallback)."""
+    here = Path(__file__).resolve().parent / "migrations"
+    if (here / "env.py").is_file():
+        return here
+    base = getattr(sys, "_MEIPASS", None)
+    if base and (Path(base) / "app" / "store" / "migrations" / "env.py").is_file():
+        return Path(base) / "app" / "store" / "migrations"
+    raise StoreError(f"the database migration scripts are missing (looked in {here}); this installation is broken")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def create_store_engine(
+    url: str, busy_timeout_ms: int = 5000, sqlite_pragmas: dict[str, object] | None = None
+) -> Engine:
+    """An engine for *url*; SQLite files get their folder created and the WAL pragmas on every connection.
+
+    *sqlite_pragmas* adds pragmas (tests use ``max_page_count`` to simulate a full disk).
+    """
+    try:
+        u = make_url(url)
+    except Exception as e:
+        raise StoreError(f"database URL {mask_url(url)!r} is not a SQLAlchemy URL: {e}") from None
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, connect_args={"timeout": busy_timeout_ms / 1000.0, "check_same_thread": False})
+        extra = dict(sqlite_pragmas or {})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                for k, v in extra.items():
+                    cur.execute(f"PRAGMA {k}={int(v)}")  # type: ignore[call-overload]
+            finally:
+                cur.close()
+
+        return engine
+    try:
+        return create_engine(u, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    except Exception as e:  # e.g. a missing DBAPI driver
+        raise StoreError(f"cannot use database {mask_url(url)!r}: {e}") from None
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to *revision* (default: the newest). Idempotent."""
+    from alembic import command
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())

@@ -1,0 +1,246 @@
+"""``Store``: the history service (Runtime service ``store``).
+
+Writes: ``submit(record)`` or the typed ``record_*`` helpers enqueue a frozen record for the one writer
+thread and return at once (never blocks; ``False`` if the bounded queue is full). Reads:
+``query(fn, *args)`` runs a repository function on a reader thread and returns a ``Future`` (pass
+``callback=`` to get the result; a Qt caller hops to the GUI thread itself). Nothing here imports Qt.
+
+Fed by the supervisor: every state change (with its reason) and, every ``store.sample_interval_s``, one
+health sample per camera (fps, bitrate, latency, state, conditions). On a clean stop every camera gets an
+IDLE "Vigil stopped" event, so the time Vigil was not running counts as unknown, not as down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from app.config import StoreSettings
+from app.secrets import mask_url
+from app.store import db
+from app.store.records import (
+    AlertRecord,
+    CameraRecord,
+    HealthSampleRecord,
+    MotionEventRecord,
+    RecordingSegmentRecord,
+    SegmentLockRecord,
+    SegmentRemovedRecord,
+    StateChangeRecord,
+    WriterStatus,
+)
+from app.store.rollup import RetentionPolicy, run_maintenance
+from app.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    def __init__(
+        self,
+        url: str,
+        settings: StoreSettings | None = None,
+        supervisor=None,
+        *,
+        readers: int = 2,
+        sqlite_pragmas: dict[str, object] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.settings = settings or StoreSettings()
+        self._supervisor = supervisor
+        self._readers_n = readers
+        self._sqlite_pragmas = sqlite_pragmas
+        self._clock = clock
+        self.engine: Engine | None = None
+        self.writer: StoreWriter | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+        self._last_state: dict[str, str] = {}
+        self._state_lock = threading.Lock()
+        self._started = False
+
+    @classmethod
+    def for_runtime(cls, runtime) -> Store:
+        s = runtime.config.store
+        url = s.url or db.sqlite_url(runtime.paths.database_file)
+        return cls(url, s, runtime.supervisor)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Connect, migrate to the newest schema, start the writer/readers and the sampler."""
+        s = self.settings
+        self.engine = db.create_store_engine(self.url, s.busy_timeout_ms, self._sqlite_pragmas)
+        try:
+            db.upgrade(self.engine)
+        except db.StoreError:
+            raise
+        except Exception as e:
+            raise db.StoreError(f"cannot open the history database {mask_url(self.url)}: {e}") from e
+        policy = RetentionPolicy.from_settings(s)
+        self.writer = StoreWriter(self.engine, queue_max=s.queue_max, batch_max=s.batch_max,
+                                  maintenance=lambda conn, now: run_maintenance(conn, now, policy),
+                                  maintenance_interval_s=s.rollup_interval_s)  # fmt: skip
+        self.writer.start()
+        self._reader = ThreadPoolExecutor(max_workers=self._readers_n, thread_name_prefix="store:reader")
+        self._stop.clear()
+        if self._supervisor is not None:
+            now = self._clock()
+            for cam in self._supervisor.config.cameras:
+                self.submit(CameraRecord(cam.id, cam.name, cam.group, now))
+            self._supervisor.subscribe(self._on_state_changed)
+            self._sampler = threading.Thread(target=self._sample_loop, name="store:sampler", daemon=True)
+            self._sampler.start()
+        self._started = True
+        log.info("history store: %s (schema %s)", mask_url(self.url), db.head_revision())
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join(5)
+        now = self._clock()
+        with self._state_lock:
+            running = [cid for cid, st in self._last_state.items() if st != "IDLE"]
+        for cid in running:
+            self.submit(StateChangeRecord(cid, now, self._last_state[cid], "IDLE", "Vigil stopped"))
+        if self.writer is not None:
+            self.writer.stop()
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
+        if self.engine is not None:
+            self.engine.dispose()
+
+    # ------------------------------------------------------------------ writes (any thread, never block)
+    def submit(self, record: object) -> bool:
+        """Queue any record from ``app.store.records``; False if the queue is full (counted, logged)."""
+        if self.writer is None:
+            raise RuntimeError("Store.submit before Store.start")
+        return self.writer.submit(record)
+
+    def record_state_change(self, camera_id: str, at: float, old: str, new: str, reason: str = "") -> bool:
+        with self._state_lock:
+            self._last_state[camera_id] = str(new)
+        return self.submit(StateChangeRecord(camera_id, at, str(old), str(new), reason))
+
+    def record_sample(self, sample: HealthSampleRecord) -> bool:
+        return self.submit(sample)
+
+    def record_alert(self, alert: AlertRecord) -> bool:
+        return self.submit(alert)
+
+    def record_motion_event(self, camera_id: str, started_at: float, ended_at: float, peak_area: float = 0.0,
+                            regions: tuple = (), labels: tuple[str, ...] = ()) -> bool:  # fmt: skip
+        return self.submit(MotionEventRecord(camera_id, started_at, ended_at, peak_area, tuple(regions),
+                                             tuple(labels)))  # fmt: skip
+
+    def record_segment(self, camera_id: str, path: str, started_at: float, ended_at: float, size_bytes: int = 0,
+                       has_motion: bool = False, locked: bool = False) -> bool:  # fmt: skip
+        return self.submit(RecordingSegmentRecord(camera_id, str(path), started_at, ended_at, size_bytes,
+                                                  has_motion, locked))  # fmt: skip
+
+    def remove_segment(self, path: str) -> None:
+        self.submit(SegmentRemovedRecord(str(path)))
+
+    def lock_segment(self, path: str, locked: bool = True) -> bool:
+        return self.submit(SegmentLockRecord(str(path), locked))
+
+    # SegmentIndex protocol (app.recording.segments): the recorder can index into the store directly.
+    def add_segment(self, segment) -> None:
+        self.record_segment(segment.camera_id, segment.path, segment.start, segment.end, segment.size_bytes,
+                            False, segment.locked)  # fmt: skip
+
+    def add_motion_event(self, event) -> None:
+        self.record_motion_event(event.camera_id, event.start, event.end, event.peak_score,
+                                 tuple(tuple(b) for b in event.boxes), tuple(event.labels))  # fmt: skip
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Block until everything queued so far is committed (tests, shutdown, export). Not for the GUI."""
+        return self.writer.flush(timeout) if self.writer is not None else True
+
+    def status(self) -> WriterStatus:
+        assert self.writer is not None
+        return self.writer.status()
+
+    # ------------------------------------------------------------------ reads (background)
+    def query(self, fn: Callable[..., Any], *args: Any, callback: Callable[[Future], None] | None = None,
+              **kwargs: Any) -> Future:  # fmt: skip
+        """Run ``fn(connection, *args, **kwargs)`` on a reader thread; the Future holds its frozen result."""
+        if self._reader is None or self.engine is None:
+            raise RuntimeError("Store.query before Store.start")
+        engine = self.engine
+
+        def work():
+            with engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
+
+        fut = self._reader.submit(work)
+        if callback is not None:
+            fut.add_done_callback(callback)
+        return fut
+
+    # ------------------------------------------------------------------ feeds
+    def _on_state_changed(self, change) -> None:
+        """Supervisor subscriber (pipeline thread): enqueue and return."""
+        if getattr(change, "variant", "tile") != "tile":
+            return
+        self.record_state_change(change.camera_id, change.at or self._clock(), str(change.old), str(change.new),
+                                 change.reason or "")  # fmt: skip
+
+    def _sample_loop(self) -> None:
+        interval = self.settings.sample_interval_s
+        while not self._stop.wait(interval):
+            try:
+                self.sample_now()
+            except Exception:
+                log.exception("health sampling failed")
+
+    def sample_now(self) -> int:
+        """Enqueue one health sample per camera from the supervisor's snapshots. Returns the count."""
+        if self._supervisor is None:
+            return 0
+        now = self._clock()
+        n = 0
+        for cid, snap in self._supervisor.snapshots().items():
+            self.submit(HealthSampleRecord(cid, now, str(snap.state), snap.fps_received, snap.bitrate_bps,
+                                           snap.latency_ms, tuple(snap.conditions)))  # fmt: skip
+            n += 1
+        return n
+
+
+def install_store(runtime) -> Store:
+    """Create the store for *runtime* and register it as the ``store`` service (before alerts)."""
+    store = Store.for_runtime(runtime)
+    runtime.add_service("store", store)
+    return store
+
+
+def self_test(db_file: Path) -> str:
+    """``vigil --self-test`` hook: migrate a fresh SQLite file, write through the writer, read back."""
+    from app.store import repository
+
+    store = Store(db.sqlite_url(db_file), StoreSettings())
+    store.start()
+    try:
+        now = time.time()
+        store.submit(CameraRecord("selftest", "Self-test", "", now))
+        store.record_state_change("selftest", now, "IDLE", "LIVE", "self-test")
+        if not store.flush(20):
+            raise RuntimeError(f"the writer did not commit: {store.status().last_error or 'timeout'}")
+        cams = store.query(repository.cameras).result(20)
+        events = store.query(repository.state_events, ["selftest"], now - 1, now + 1).result(20)
+    finally:
+        store.stop()
+    if [c.camera_id for c in cams] != ["selftest"] or [e.new_state for e in events] != ["LIVE"]:
+        raise RuntimeError(f"read back {cams!r} / {events!r} instead of the rows written")
+    return f"SQLite via SQLAlchemy, schema {db.head_revision()}: wrote and read back through the writer thread"
