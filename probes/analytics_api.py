@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from probes.base import ProbeContext, ProbeResult
-from probes.http import HttpResult, JsonError, fetch, make_session, parse_json
+from probes.http import HttpResult, JsonError, KeepAliveClient, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -117,26 +117,20 @@ class AnalyticsApiProbe:
         self.parallelism = max(1, parallelism)
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
-        self._session = make_session(self.parallelism)
+        self._client = KeepAliveClient(self.base_url, timeout=timeout_s, max_bytes=max_bytes)
         self._lock = threading.Lock()
         self.errors_total = 0  # every failed request since start (list or detail)
         self.cycles_total = 0
 
     def close(self) -> None:
-        self._session.close()
+        self._client.close()
 
     def _count_errors(self, n: int) -> None:
         with self._lock:
             self.errors_total += n
 
     def _get(self, path: str) -> HttpResult:
-        return fetch(
-            self._session,
-            self.base_url + path,
-            timeout=self.timeout_s,
-            max_bytes=self.max_bytes,
-            deadline_s=self.timeout_s * 1.5,
-        )
+        return self._client.get(path)
 
     def run(self, ctx: ProbeContext | None = None) -> list[ProbeResult]:
         t0 = time.perf_counter()

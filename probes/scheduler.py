@@ -154,6 +154,17 @@ class ProbeScheduler:
             if close:
                 close()
 
+    def run_cycle(
+        self, names: Iterable[str] | None = None, timeout: float | None = None
+    ) -> dict[str, list[ProbeResult]]:
+        """Run the given probes (default: all) once, concurrently on the pool, and wait for them all."""
+        if self._pool is None:
+            raise RuntimeError("scheduler not started")
+        probes = self.probes()
+        chosen = [probes[n] for n in (names if names is not None else probes)]
+        futures = {p.name: self._pool.submit(self._run, p, self._pool) for p in chosen}
+        return {n: f.result(timeout) for n, f in futures.items()}
+
     def run_now(self, name: str) -> list[ProbeResult]:
         """Run one probe synchronously in the calling thread (tests, benchmarks, "probe now" buttons)."""
         probe = self.probes()[name]
