@@ -34,6 +34,10 @@ class DegradationPolicy:
     def degraded(self) -> set[str]:
         return set(self._since)
 
+    def forget(self, camera_id: str) -> None:
+        self._since.pop(camera_id, None)
+        self._strikes.pop(camera_id, None)
+
     def update(self, now: float, loads: dict[str, TileLoad], wall_behind: bool) -> tuple[set[str], set[str]]:
         """Returns (cameras to switch to keyframes-only, cameras to restore to full decoding)."""
         degrade: set[str] = set()

@@ -28,6 +28,7 @@ from widgets.tile import TileWidget
 
 log = logging.getLogger(__name__)
 
+WARMUP_S = 6.0
 Key = tuple[str, str]  # (camera id, "tile" | "main")
 
 
@@ -46,6 +47,7 @@ class FrameService(QObject):
         self.policy = DegradationPolicy()
         self.degradation_enabled = True
         self._forced_kf: set[str] = set()
+        self._exempt: dict[str, int] = {}  # focused cameras: never degraded automatically
         # measurements
         self._tick_times: deque[float] = deque(maxlen=64)
         self._painted: deque[tuple[float, int]] = deque()
@@ -180,12 +182,31 @@ class FrameService(QObject):
     def visible_cameras(self) -> set[str]:
         return {cid for (cid, variant), d in self._demand.items() if d and variant == "tile"}
 
+    def exempt(self, camera_id: str, on: bool) -> None:
+        """A focused camera always decodes every frame (unless the operator forced keyframes-only)."""
+        n = self._exempt.get(camera_id, 0) + (1 if on else -1)
+        if n > 0:
+            self._exempt[camera_id] = n
+            if camera_id in self.policy.degraded:
+                self.policy.forget(camera_id)
+            p = self.supervisor.pipeline(camera_id)
+            if p is not None and camera_id not in self._forced_kf:
+                p.set_keyframes_only(False)
+        else:
+            self._exempt.pop(camera_id, None)
+
     def _degrade(self) -> None:
         visible = self.visible_cameras()
+        now = time.time()
         loads = {
             cid: TileLoad(s.fps_received, s.fps_decoded, s.keyframes_only)
             for cid, s in self.snapshots.items()
-            if cid in visible and s.is_live and cid not in self._forced_kf
+            if cid in visible
+            and s.is_live
+            and cid not in self._forced_kf
+            and cid not in self._exempt
+            # rates need a few seconds of LIVE to mean anything (the decoder waits for a keyframe first)
+            and now - s.state_since >= WARMUP_S
         }
         degrade, restore = self.policy.update(time.monotonic(), loads, self.wall_behind())
         for cid in degrade:

@@ -267,6 +267,7 @@ class WallView(QWidget):
             ft.copy_picture_from(src)  # instant: the current picture, scaled; sharper frames follow
             ft.source, ft.last_seq = src.source, src.last_seq
         self.focused = camera_id
+        self.frames.exempt(camera_id, True)
         self._main_live = False
         self._main_opened = False
         try:
@@ -287,6 +288,7 @@ class WallView(QWidget):
             return
         cid = self.focused
         self.focused = ""
+        self.frames.exempt(cid, False)
         if self._main_opened:
             self.supervisor.close_main(cid)
         self._main_opened = self._main_live = False
