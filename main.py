@@ -58,6 +58,10 @@ def build_runtime(args: argparse.Namespace) -> Runtime:
     from app.health.monitoring import install_monitoring
 
     install_monitoring(runtime)  # picture/audio health hooks, probe scheduler, Prometheus exporter
+    from app.alerts import install_alerts
+    from app.store import install_store
+
+    install_alerts(runtime, install_store(runtime))  # history store (writer thread), then the alert engine
     return runtime
 
 

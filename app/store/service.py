@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.config import StoreSettings
-from app.secrets import mask_url
+from app.secrets import mask_url, scrub
 from app.store import db
 from app.store.records import (
     AlertRecord,
@@ -67,6 +67,8 @@ class Store:
         self._last_state: dict[str, str] = {}
         self._state_lock = threading.Lock()
         self._started = False
+        self.unavailable = ""  # why the store could not be opened ("" = working)
+        self.dropped_unavailable = 0
 
     @classmethod
     def for_runtime(cls, runtime) -> Store:
@@ -78,13 +80,21 @@ class Store:
     def start(self) -> None:
         """Connect, migrate to the newest schema, start the writer/readers and the sampler."""
         s = self.settings
-        self.engine = db.create_store_engine(self.url, s.busy_timeout_ms, self._sqlite_pragmas)
         try:
+            self.engine = db.create_store_engine(self.url, s.busy_timeout_ms, self._sqlite_pragmas)
             db.upgrade(self.engine)
-        except db.StoreError:
-            raise
         except Exception as e:
-            raise db.StoreError(f"cannot open the history database {mask_url(self.url)}: {e}") from e
+            # The wall must keep running without history: say so clearly, drop (and count) records.
+            self.unavailable = (
+                str(e)
+                if isinstance(e, db.StoreError)
+                else (f"cannot open the history database {mask_url(self.url)}: {scrub(str(e)).splitlines()[0]}")
+            )
+            log.error("%s; Vigil runs WITHOUT history until restarted", self.unavailable)
+            if self.engine is not None:
+                self.engine.dispose()
+            self.engine = None
+            return
         policy = RetentionPolicy.from_settings(s)
         self.writer = StoreWriter(self.engine, queue_max=s.queue_max, batch_max=s.batch_max,
                                   maintenance=lambda conn, now: run_maintenance(conn, now, policy),
@@ -125,6 +135,9 @@ class Store:
     def submit(self, record: object) -> bool:
         """Queue any record from ``app.store.records``; False if the queue is full (counted, logged)."""
         if self.writer is None:
+            if self.unavailable:
+                self.dropped_unavailable += 1
+                return False
             raise RuntimeError("Store.submit before Store.start")
         return self.writer.submit(record)
 
@@ -169,7 +182,8 @@ class Store:
         return self.writer.flush(timeout) if self.writer is not None else True
 
     def status(self) -> WriterStatus:
-        assert self.writer is not None
+        if self.writer is None:
+            return WriterStatus(0, 0, self.dropped_unavailable, 0, self.unavailable or "not started", 0.0)
         return self.writer.status()
 
     # ------------------------------------------------------------------ reads (background)
@@ -177,7 +191,7 @@ class Store:
               **kwargs: Any) -> Future:  # fmt: skip
         """Run ``fn(connection, *args, **kwargs)`` on a reader thread; the Future holds its frozen result."""
         if self._reader is None or self.engine is None:
-            raise RuntimeError("Store.query before Store.start")
+            raise db.StoreError(self.unavailable or "the history store is not started")
         engine = self.engine
 
         def work():
