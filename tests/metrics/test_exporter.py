@@ -249,3 +249,21 @@ def test_headless_demo_serves_metrics(tmp_path):
 def test_config_defaults():
     cfg = AppConfig(cameras=[CameraConfig(name="x", url="rtsp://127.0.0.1/a")])
     assert (cfg.metrics.host, cfg.metrics.port, cfg.metrics.enabled) == ("127.0.0.1", 9898, True)
+
+
+def test_grafana_dashboard_uses_only_exported_series(exporter):
+    import json
+    import re
+
+    dash = json.loads((REPO / "resources/grafana/vigil-dashboard.json").read_text())
+    text = fetch_metrics(exporter.port)
+    exported = set(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
+    names = {n for n, _ in exported} | {n + "_total" for n, t in exported if t == "counter"}
+    used = {
+        m
+        for p in dash["panels"]
+        for t in p["targets"]
+        for m in re.findall(r"\b(?:vigil|camera|stream)_[a-z_]+", t["expr"])
+    }
+    used -= {"camera_id", "camera_name"}  # label names, not series
+    assert used and used <= names, used - names
