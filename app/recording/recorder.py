@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 FRAG_OPTIONS = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof"}
 _MAX_QUEUED = 1500  # packets (~50 s of 15 fps video + audio); beyond it the disk is hopelessly slow
 _RETRY_AFTER_ERROR_S = 10.0
+_RESTAMP_TB = Fraction(1, 90_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,10 @@ class CameraRecorder:
         self._record_until = 0.0  # monotonic
         self._error_until = 0.0
         self._nominal_frame_s = 0.0
+        self._restamping = False
+        self._src_last_v: int | None = None
+        self._mono0: float | None = None
+        self._restamp_last: dict[str, int] = {}
 
     # -------------------------------------------------------------- lifecycle
 
@@ -224,6 +229,7 @@ class CameraRecorder:
             self._close_segment()
             self._ring.clear()
             self._template_container, self._templates = item[1], item[2]
+            self._restamping, self._src_last_v, self._mono0, self._restamp_last = False, None, None, {}
         elif kind in ("close", "resync"):
             self._close_segment()
             self._ring.clear()
@@ -237,9 +243,30 @@ class CameraRecorder:
             return True
         return self._motion_active or p.mono <= self._record_until
 
+    def _restamp(self, p: _Pkt) -> _Pkt:
+        """Sources without usable timestamps (all 0 or going backwards, seen from some RTSP servers
+        and cheap cameras) are re-timed from arrival time, so MP4 gets increasing timestamps."""
+        ts = p.ts()
+        if not self._restamping and p.kind == "v" and ts is not None:
+            last = self._src_last_v
+            if last is not None and ts <= last and not p.key:
+                self._restamping = True
+                log.warning("%s: source timestamps do not advance; recording with arrival times", self.camera_id)
+            self._src_last_v = ts
+        if not self._restamping:
+            return p
+        if self._mono0 is None:
+            self._mono0 = p.mono
+        t = round((p.mono - self._mono0) * 90_000)
+        last = self._restamp_last.get(p.kind, -1)
+        t = max(t, last + 1)
+        self._restamp_last[p.kind] = t
+        return replace(p, pts=t, dts=t, time_base=_RESTAMP_TB)
+
     def _on_pkt(self, p: _Pkt) -> None:
         if "v" not in self._templates:
             return
+        p = self._restamp(p)
         is_vkey = p.kind == "v" and p.key
         if self._out is not None:
             if is_vkey and (not self._want(p) or self._seg_elapsed(p) >= self.segment_seconds):

@@ -141,3 +141,13 @@ def test_kill_9_leaves_every_closed_segment_playable(rtsp_lab, tmp_path):
         assert len(pts) >= 1
     assert not list(tmp_path.rglob("*.part"))
     assert len(scan_segments(tmp_path)) == len(closed) + len(recovered)
+
+
+def test_source_without_timestamps_is_recorded_with_arrival_times(rtsp_server_factory, lab_clip, tmp_path):
+    # the lab's clip-serving RTSP mounts send pts 0 on every packet (like some cheap cameras)
+    srv = rtsp_server_factory(mounts=1, clip=lab_clip, overlay=False)
+    segs = record(srv.url(1), tmp_path, n_segments=2)
+    for s in segs[:-1]:
+        pts, _ = video_pts(s.path)
+        assert len(pts) >= 20 and pts == sorted(pts) and len(set(pts)) == len(pts)
+        assert SEG_S - 0.2 <= s.duration <= SEG_S + 2.5, s.duration
