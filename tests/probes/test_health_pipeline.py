@@ -1,0 +1,73 @@
+"""Picture/audio health on real pipelines (lavfi sources, the lab's RTMP with AAC), through the supervisor hook."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.config import AppConfig, CameraConfig
+from app.health.monitoring import route_conditions
+from app.health.picture import HealthMonitor
+from app.pipeline.supervisor import Supervisor
+from probes.base import ProbeResult
+
+
+def wait_for(fn, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    return fn()
+
+
+@pytest.fixture
+def running():
+    made = []
+
+    def start(cams):
+        sup = Supervisor(AppConfig(cameras=cams))
+        health = HealthMonitor(sup).install()
+        sup.start()
+        made.append(sup)
+        return sup, health
+
+    yield start
+    for s in made:
+        assert s.stop()
+
+
+def test_black_and_frozen_and_network_condition_on_live_pipelines(running):
+    fast = {"black_threshold_ms": 500, "freeze_threshold_ms": 1000}
+    cams = [
+        CameraConfig(name="black", url="lavfi://color=c=black:size=320x240:rate=10", thresholds=fast),
+        CameraConfig(name="bars", url="lavfi://smptebars=size=320x240:rate=10", thresholds=fast),
+        CameraConfig(name="moving", url="lavfi://testsrc2=size=320x240:rate=10", thresholds=fast),
+    ]
+    sup, health = running(cams)
+    snaps = lambda: sup.snapshots()  # noqa: E731
+    assert wait_for(lambda: "BLACK" in snaps()["black"].conditions), snaps()["black"]
+    assert snaps()["black"].mean_luma is not None and snaps()["black"].mean_luma < 20
+    assert wait_for(lambda: "FROZEN" in snaps()["bars"].conditions), snaps()["bars"]
+    time.sleep(1.5)
+    assert not {"FROZEN", "BLACK"} & set(snaps()["moving"].conditions), snaps()["moving"]
+    assert snaps()["moving"].is_live
+    # a probe's finding joins the picture conditions without replacing them
+    route_conditions(health, None, [ProbeResult("network", "black", ok=False, camera_id="black",
+                                                conditions=("NETWORK_DOWN",))])  # fmt: skip
+    assert wait_for(lambda: {"BLACK", "NETWORK_DOWN"} <= set(snaps()["black"].conditions))
+    route_conditions(health, None, [ProbeResult("network", "black", ok=True, camera_id="black")])
+    assert wait_for(lambda: "NETWORK_DOWN" not in snaps()["black"].conditions)
+    assert "BLACK" in snaps()["black"].conditions
+    assert health.camera("moving").frames_analysed > 0
+
+
+@pytest.mark.lab
+def test_audio_level_from_rtmp_aac(running, rtmp_lab):
+    sup, _ = running([CameraConfig(name="rtmp", url=rtmp_lab.url)])
+    snap = wait_for(lambda: (s := sup.snapshots()["rtmp"]).audio_level_dbfs is not None and s, timeout=30)
+    assert snap, sup.snapshots()["rtmp"]
+    assert -60 < snap.audio_level_dbfs < 0  # the lab publishes an audible sine
+    assert "SILENT" not in snap.conditions
