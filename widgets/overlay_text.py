@@ -64,6 +64,8 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
     if st is StreamState.IDLE and snap.reason == "disabled":
         stamp, down = "DISABLED", True
     reason = snap.reason if (down or st is StreamState.CONNECTING) else ""
+    if stamp == "DISABLED":
+        reason = "switched off in the camera list"
     if st is StreamState.LIVE and snap.last_error and snap.last_error_at and time.time() - snap.last_error_at < 300:
         reason = f"recovered at {clock(snap.state_since)} (was: {snap.last_error})"
     return OverlayText(
