@@ -55,7 +55,7 @@ def create_store_engine(
         if u.database and u.database != ":memory:":
             Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(u, connect_args={"timeout": busy_timeout_ms / 1000.0, "check_same_thread": False})
-        extra = dict(sqlite_pragmas or {})
+        extra = sqlite_pragmas if sqlite_pragmas is not None else {}  # by reference: tests change it live
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
