@@ -59,7 +59,8 @@ def test_storage_node_preset_and_custom_fields(json_device_server):
 )
 def test_device_faults(json_device_server, fault, kw, state, words):
     json_device_server.inject("/status", fault, **kw)
-    [r] = JsonDeviceProbe("p", json_device_server.url("/status"), preset="web_presenter", timeout_s=1).run()
+    [r] = JsonDeviceProbe("p", json_device_server.url("/status"), preset="web_presenter",
+                          timeout_s=1 if fault == "slow" else 15).run()  # fmt: skip
     assert not r.ok and r.state == state and words in r.error
 
 
