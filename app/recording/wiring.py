@@ -26,7 +26,7 @@ def recordings_root(runtime) -> Path:
 
 def install(runtime) -> tuple[MotionService, RecorderService, RetentionService]:
     root = recordings_root(runtime)
-    index = DirectoryIndex(root)  # TODO(store): a store-backed SegmentIndex once app/store exists
+    index = _StoreAndDirectoryIndex(runtime, DirectoryIndex(root))
     motion = MotionService(classifier_factory=_classifier_factory)
     recorder = RecorderService(runtime.config.recording, root, index)
     retention = RetentionService(runtime.config.recording, root, index, open_paths=lambda: [
@@ -62,3 +62,37 @@ def _classifier_factory(settings):
     except ClassifierError as e:
         log.error("%s: motion is not classified", e)
         return None
+
+
+class _StoreAndDirectoryIndex:
+    """Indexes into the folder (file names, motion.jsonl: what the player reads without a query) and,
+    when a "store" service is installed (in any order), into the store's recording_segments and
+    motion_events tables too. The store is looked up per call, so install order does not matter."""
+
+    def __init__(self, runtime, directory: DirectoryIndex) -> None:
+        self._runtime = runtime
+        self.directory = directory
+
+    def _store(self):
+        return find_service(self._runtime, "store")
+
+    def add_segment(self, segment) -> None:
+        self.directory.add_segment(segment)
+        if (store := self._store()) is not None:
+            store.add_segment(segment)
+
+    def remove_segment(self, path: str) -> None:
+        self.directory.remove_segment(path)
+        if (store := self._store()) is not None:
+            store.remove_segment(path)
+
+    def add_motion_event(self, event) -> None:
+        self.directory.add_motion_event(event)
+        if (store := self._store()) is not None:
+            store.add_motion_event(event)
+
+    def segments(self, camera_id: str, start: float = 0.0, end: float = float("inf")):
+        return self.directory.segments(camera_id, start, end)
+
+    def motion_events(self, camera_id: str, start: float = 0.0, end: float = float("inf")):
+        return self.directory.motion_events(camera_id, start, end)
