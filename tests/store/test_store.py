@@ -113,8 +113,9 @@ def test_alert_lifecycle_upserts_one_row(store):
                                ack_note="on it", updated_at=T0 + 5))  # fmt: skip
     assert store.flush(30)
     assert [a.status for a in store.query(repository.open_alerts).result(30)] == ["acknowledged"]
-    store.record_alert(replace(base, status="resolved", acknowledged_at=T0 + 5, acknowledged_by="op",
-                               ack_note="on it", resolved_at=T0 + 60, resolved_by="auto", updated_at=T0 + 60))  # fmt: skip
+    done = replace(base, status="resolved", acknowledged_at=T0 + 5, acknowledged_by="op", ack_note="on it",
+                   resolved_at=T0 + 60, resolved_by="auto", updated_at=T0 + 60)  # fmt: skip
+    store.record_alert(done)
     assert store.flush(30)
     rows = store.query(repository.alerts, T0, T0 + 100).result(30)
     assert len(rows) == 1
