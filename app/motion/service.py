@@ -220,7 +220,8 @@ class MotionService:
                 active=up.active,
                 since=(wall if up.started else s.since) if up.active else None,
                 score=up.score,
-                regions=up.regions if up.active else (),
+                # during the end hold a still frame has no regions: keep showing the last boxes
+                regions=(up.regions or s.regions) if up.active else (),
                 labels=labels if up.active else (),
                 updated_at=wall,
                 events_total=s.events_total + (1 if up.started else 0),

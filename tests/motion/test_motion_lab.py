@@ -46,6 +46,8 @@ def test_motion_on_lab_streams(rtsp_lab, tmp_path):
         assert wait_for(lambda: all(motion.state(c).frames_analysed >= 15 for c in ("static", "masked")))
         st = motion.state("moving")
         assert st.regions and st.since is not None and st.events_total >= 1
+        start_ev = next(e for e in events if e.camera_id == "moving")
+        assert start_ev.regions and all(0 <= r.x <= 1 and 0 < r.w <= 1 for r in start_ev.regions)
         assert not motion.state("static").active and motion.state("static").events_total == 0
         assert not motion.state("masked").active and motion.state("masked").events_total == 0
         assert motion.state("nomotion") is None  # not analysed at all
