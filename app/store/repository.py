@@ -37,6 +37,12 @@ def cameras(conn: Connection) -> tuple[CameraInfo, ...]:
     return tuple(CameraInfo(*r) for r in rows)
 
 
+def known_camera_ids(conn: Connection) -> list[str]:
+    """Cameras in the cameras table or with any state event (history outlives the config)."""
+    t = m.StateEvent.__table__
+    return sorted({c.camera_id for c in cameras(conn)} | {r[0] for r in conn.execute(select(t.c.camera_id).distinct())})
+
+
 def state_events(conn: Connection, camera_ids: Iterable[str] | None, start: float, end: float,
                  limit: int = 10_000) -> tuple[StateEventRow, ...]:  # fmt: skip
     t = m.StateEvent.__table__
@@ -155,10 +161,7 @@ def availability_by_day(conn: Connection, camera_id: str, first_day: str, days: 
 def downtime_summary(conn: Connection, start: float, end: float, camera_ids: Iterable[str] | None = None,
                      now: float | None = None) -> tuple[Availability, ...]:  # fmt: skip
     """Every camera's availability in the range, longest down first (the wall-level summary)."""
-    ids = list(camera_ids) if camera_ids is not None else [c.camera_id for c in cameras(conn)]
-    if camera_ids is None:
-        t = m.StateEvent.__table__
-        ids = sorted(set(ids) | {r[0] for r in conn.execute(select(t.c.camera_id).distinct())})
+    ids = list(camera_ids) if camera_ids is not None else known_camera_ids(conn)
     rows = [availability(conn, cid, start, end, now) for cid in ids]
     return tuple(sorted(rows, key=lambda a: (-a.down_s, a.camera_id)))
 

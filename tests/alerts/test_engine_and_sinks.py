@@ -107,8 +107,12 @@ def test_engine_persists_lifecycle_and_notifies(tmp_path, receiver, caplog):
         assert [e.kind for e in seen] == ["fired", "acknowledged", "resolved"]
         assert store.flush(30)
         (row,) = store.query(repository.alerts, 0, 2e9).result(30)
-        assert (row.status, row.acknowledged_by, row.ack_note, row.resolved_by) == ("resolved", "alice",
-                                                                                    "called the site", "auto")  # fmt: skip
+        assert (row.status, row.acknowledged_by, row.ack_note, row.resolved_by) == (
+            "resolved",
+            "alice",
+            "called the site",
+            "auto",
+        )
         assert "ALERT FIRED CameraOffline [CRITICAL] Lobby is offline: connection refused" in caplog.text
         # the webhook got through after the receiver's two 500s, with the latest state of the alert
         wait_for(lambda: hook.pending() == 0 and receiver.bodies, what="webhook delivery")
@@ -172,8 +176,20 @@ def test_alertmanager_body_has_no_credentials():
     from app.alerts.evaluator import Alert
     from app.alerts.rules import Severity
 
-    a = Alert("x1", "k", "CameraOffline", Severity.MAJOR, AlertStatus.ACTIVE,
-              "cam offline: cannot open rtsp://admin:hunter22@10.0.0.5/stream", "cam1", "cam1", "Gate", "", 1, 1)  # fmt: skip
+    a = Alert(
+        "x1",
+        "k",
+        "CameraOffline",
+        Severity.MAJOR,
+        AlertStatus.ACTIVE,
+        "cam offline: cannot open rtsp://admin:hunter22@10.0.0.5/stream",
+        "cam1",
+        "cam1",
+        "Gate",
+        "",
+        1,
+        1,
+    )
     body = alertmanager_alert(a)
     assert "hunter22" not in json.dumps(body)
     assert body["labels"]["severity"] == "major" and "endsAt" not in body
