@@ -58,9 +58,20 @@ def collect(conn: Connection, start: float, end: float, camera_ids: Iterable[str
     samples = []
     for cid in ids:
         series = repository.samples(conn, cid, start, end)
-        samples += [{"camera_id": cid, "resolution": series.resolution, "time": _iso(p.at), "unix": p.at,
-                     "fps": round(p.fps, 3), "bitrate_bps": round(p.bitrate_bps), "latency_ms": round(p.latency_ms, 1),
-                     "live_fraction": round(p.live_fraction, 4), "samples": p.samples} for p in series.points]  # fmt: skip
+        samples += [
+            {
+                "camera_id": cid,
+                "resolution": series.resolution,
+                "time": _iso(p.at),
+                "unix": p.at,
+                "fps": round(p.fps, 3),
+                "bitrate_bps": round(p.bitrate_bps),
+                "latency_ms": round(p.latency_ms, 1),
+                "live_fraction": round(p.live_fraction, 4),
+                "samples": p.samples,
+            }
+            for p in series.points
+        ]
     alerts = []
     for a in repository.alerts(conn, start, end, ids):
         d = asdict(a)

@@ -27,7 +27,7 @@ def test_export_csv_and_json(store, tmp_path):
     assert av["camera_id"] == "cam1" and av["down_s"] == 60 and av["up_s"] == 60
     res = store.query(export_history, tmp_path / "out.csv", T0 - 10, T0 + 120, None, now=T0 + 120).result(30)
     assert len(res.files) == 4
-    rows = list(csv.DictReader(open(tmp_path / "out_events.csv")))
+    rows = list(csv.DictReader((tmp_path / "out_events.csv").read_text().splitlines()))
     assert {r["camera_id"] for r in rows} == {"cam1", "cam2"}
-    alerts = list(csv.DictReader(open(tmp_path / "out_alerts.csv")))
+    alerts = list(csv.DictReader((tmp_path / "out_alerts.csv").read_text().splitlines()))
     assert alerts[0]["alertname"] == "CameraOffline" and alerts[0]["resolved_by"] == "auto"
