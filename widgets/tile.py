@@ -155,7 +155,18 @@ class TileWidget(QWidget):
         self._layer, self._layer_key = layer, key
         return layer
 
+    def set_alarm_border(self, color: str | None) -> None:
+        """Alarm hook (widgets/alarm_panel.py): a thick border in *color* (the alarm blinks by toggling it)."""
+        if getattr(self, "alarm_color", None) != color:
+            self.alarm_color = color
+            self.update()
+
     def _draw_frame_border(self, p: QPainter, r: QRect) -> None:
+        alarm = getattr(self, "alarm_color", None)
+        if alarm:
+            p.setPen(QPen(QColor(alarm), 6))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(r.adjusted(3, 3, -3, -3))
         if self.selected or self.drop_target:
             p.setPen(QPen(_SELECT if self.selected else QColor("#ffd166"), 3))
             p.setBrush(Qt.BrushStyle.NoBrush)
