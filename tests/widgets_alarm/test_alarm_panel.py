@@ -42,7 +42,7 @@ def setup(qtbot):
 
 
 def test_alert_shows_blinks_and_acknowledges(qtbot, setup):
-    engine, panel, tiles, snaps, clock = setup
+    engine, panel, tiles, snaps, _clock = setup
     snaps["cam1"] = HealthSnapshot(camera_id="cam1", name="Lobby", state=StreamState.OFFLINE, reason="refused")
     snaps["cam2"] = HealthSnapshot(camera_id="cam2", name="Gate", conditions=("SILENT",), state=StreamState.LIVE)
     engine.evaluate_once()  # on this thread; the bridge signal still goes through Qt
@@ -67,7 +67,7 @@ def test_alert_shows_blinks_and_acknowledges(qtbot, setup):
     assert getattr(tiles[0], "alarm_color", None) is None
     assert "acknowledged by tester" in panel.tree.topLevelItem(0).text(4)
     # resolve the warning by hand: it leaves the panel
-    warn = [x for x in engine.active() if x.camera_id == "cam2"][0]
+    warn = next(x for x in engine.active() if x.camera_id == "cam2")
     assert panel.resolve_selected([warn.id], "known") == 1
     assert [x.camera_id for x in engine.active()] == ["cam1"]
     assert panel.tree.topLevelItemCount() == 1
@@ -79,7 +79,7 @@ BLINK_WAIT = 1200
 def test_mute_stops_repeats_and_tile_menu(qtbot, setup):
     from PySide6.QtWidgets import QMenu
 
-    engine, panel, tiles, snaps, clock = setup
+    engine, panel, _tiles, snaps, _clock = setup
     snaps["cam2"] = HealthSnapshot(camera_id="cam2", name="Gate", state=StreamState.STALLED)
     engine.evaluate_once()
     qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1, timeout=10_000)

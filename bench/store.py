@@ -1,0 +1,118 @@
+"""Store benchmark: sustained writes for 64 cameras at 1 sample/s plus events, on a real SQLite file.
+
+Prints:
+- the p50/p99/max time a caller (the GUI or a pipeline thread) spends in the store API (enqueue only);
+- whether the single writer keeps up with 100x that rate (6400 samples/s + events) and its throughput;
+- the database size per camera-day at 1 sample/s (raw rows) and with the default retention (steady state).
+
+Usage: .venv/bin/python bench/store.py [--seconds 20] [--cameras 64] [--url sqlite:///...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.config import StoreSettings
+from app.store import Store
+from app.store.db import sqlite_url
+from app.store.records import HealthSampleRecord
+
+STATES = ("LIVE", "LIVE", "LIVE", "STALLED", "LIVE", "OFFLINE", "CONNECTING")
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+
+def db_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def run(url: str, path: Path | None, cameras: int, seconds: float, rate_multiplier: float) -> dict:
+    store = Store(url, StoreSettings(rollup_interval_s=3600))
+    store.start()
+    t0 = 1_700_000_000.0
+    caller_ns: list[int] = []
+    submitted = 0
+    interval = 1.0 / rate_multiplier  # virtual seconds between sample rounds
+    rounds = int(seconds * rate_multiplier)
+    wall0 = time.perf_counter()
+    behind_max = 0
+    for r in range(rounds):
+        at = t0 + r  # one virtual second of history per round
+        for c in range(cameras):
+            cid = f"cam{c:02d}"
+            s = time.perf_counter_ns()
+            store.submit(HealthSampleRecord(cid, at, "LIVE", 25.0, 2e6, 40.0, ()))
+            if r % 10 == c % 10:  # plus one state change per camera every 10 s
+                store.record_state_change(cid, at, STATES[r % len(STATES)], STATES[(r + 1) % len(STATES)], "bench")
+                submitted += 1
+            caller_ns.append(time.perf_counter_ns() - s)
+            submitted += 1
+        behind_max = max(behind_max, store.status().queued)
+        # pace: rounds happen every `interval` real seconds
+        target = wall0 + (r + 1) * interval
+        delay = target - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    produced_s = time.perf_counter() - wall0
+    flushed = store.flush(300)
+    drained_s = time.perf_counter() - wall0
+    st = store.status()
+    store.stop()
+    out = {"rounds": rounds, "records": submitted, "produce_s": produced_s, "drain_s": drained_s, "flushed": flushed,
+           "written": st.written_total, "dropped": st.dropped_total, "queue_max_seen": behind_max,
+           "p50_us": pct(caller_ns, 50) / 1e3, "p99_us": pct(caller_ns, 99) / 1e3, "max_us": max(caller_ns) / 1e3}  # fmt: skip
+    if path is not None:
+        out["db_bytes"] = db_size(path)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cameras", type=int, default=64)
+    ap.add_argument("--seconds", type=float, default=20.0, help="real seconds at 1x (and of the 100x run)")
+    ap.add_argument("--url", default=None, help="SQLAlchemy URL (default: a fresh SQLite file)")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-store-"))
+    try:
+        for mult, label in ((1.0, "1x (64 cameras x 1 sample/s)"), (100.0, "100x")):
+            path = tmp / f"bench_{int(mult)}.sqlite3"
+            url = a.url or sqlite_url(path)
+            res = run(url, None if a.url else path, a.cameras, a.seconds, mult)
+            offered = res["records"] / res["produce_s"]
+            achieved = res["written"] / res["drain_s"]
+            keeps_up = res["flushed"] and res["dropped"] == 0 and res["drain_s"] - res["produce_s"] < 2.0
+            print(f"== {label}: {res['records']} records in {res['produce_s']:.1f} s (offered {offered:,.0f}/s)")
+            print(f"   caller time in store API: p50 {res['p50_us']:.1f} us, p99 {res['p99_us']:.1f} us, "
+                  f"max {res['max_us']:.0f} us")  # fmt: skip
+            print(f"   writer: {res['written']} written, {res['dropped']} dropped, queue peak {res['queue_max_seen']}, "
+                  f"drained {res['drain_s'] - res['produce_s']:.2f} s after the producer stopped; "
+                  f"throughput {achieved:,.0f} rows/s -> keeps up: {'YES' if keeps_up else 'NO'}")  # fmt: skip
+            if "db_bytes" in res:
+                camera_seconds = a.cameras * res["rounds"]
+                per_day = res["db_bytes"] / camera_seconds * 86400
+                print(f"   database: {res['db_bytes'] / 1e6:.1f} MB for {camera_seconds} camera-seconds -> "
+                      f"{per_day / 1e6:.1f} MB per camera-day of raw 1 s samples (+ events)")  # fmt: skip
+                if mult == 100.0:
+                    roll = (1440 * 30 + 24 * 365) * 90  # ~90 bytes per roll-up row incl. index
+                    print(f"   steady state with default retention (raw 24 h, 1-min 30 d, 1-h 1 y): about "
+                          f"{per_day / 1e6:.1f} MB raw + {roll / 1e6:.1f} MB roll-ups per camera "
+                          f"(~{(per_day + roll) * a.cameras / 1e9:.2f} GB for {a.cameras} cameras)")  # fmt: skip
+    finally:
+        for p in tmp.glob("*"):
+            os.unlink(p)
+        tmp.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
