@@ -68,9 +68,19 @@ def run(url: str, path: Path | None, cameras: int, seconds: float, rate_multipli
     drained_s = time.perf_counter() - wall0
     st = store.status()
     store.stop()
-    out = {"rounds": rounds, "records": submitted, "produce_s": produced_s, "drain_s": drained_s, "flushed": flushed,
-           "written": st.written_total, "dropped": st.dropped_total, "queue_max_seen": behind_max,
-           "p50_us": pct(caller_ns, 50) / 1e3, "p99_us": pct(caller_ns, 99) / 1e3, "max_us": max(caller_ns) / 1e3}  # fmt: skip
+    out = {
+        "rounds": rounds,
+        "records": submitted,
+        "produce_s": produced_s,
+        "drain_s": drained_s,
+        "flushed": flushed,
+        "written": st.written_total,
+        "dropped": st.dropped_total,
+        "queue_max_seen": behind_max,
+        "p50_us": pct(caller_ns, 50) / 1e3,
+        "p99_us": pct(caller_ns, 99) / 1e3,
+        "max_us": max(caller_ns) / 1e3,
+    }
     if path is not None:
         out["db_bytes"] = db_size(path)
     return out
