@@ -1,15 +1,18 @@
-"""One camera stream: one connection, a demux thread, a decode thread, and a latest-frame slot.
+"""One camera stream: one connection, a demux thread, a decoder, and a latest-frame slot.
 
 ::
 
-    source ──(1 connection)──> demux thread ──┬─> packet sinks (recorder, stats)   [demux thread]
-                                              └─> bounded packet queue ─> decode thread
-                                                        ├─> frame sinks (motion, picture health) [rate-limited]
-                                                        └─> reformat to tile-size BGRA (swscale) ─> LatestFrameSlot
+    source ──(1 connection)──> demux thread ──┬─> packet sinks (recorder, stats)      [demux thread]
+                                              └─> decoder: inline on the demux thread (wall tiles), or
+                                                  bounded queue ─> decode thread (threaded_decode: main view)
+                                                    ├─> frame sinks (motion, picture health) [rate-limited]
+                                                    └─> tile-size BGRA (swscale) ─> LatestFrameSlot
 
-The demux thread never waits on the decoder: when the packet queue is full, queued packets are
-dropped and decoding resumes at the next keyframe (counted in ``frames_dropped_total``), so latency
-cannot grow. Scaling happens inside FFmpeg (``VideoFrame.reformat``), never in Python loops.
+Tiles decode inline: one Python thread per camera halves the GIL contention the GUI thread sees at
+32-64 tiles (docs/pipeline.md has the figures). The focused main stream decodes on its own thread; there
+the demux never waits on the decoder: when the queue is full, queued packets are dropped and decoding
+resumes at the next keyframe (counted in ``frames_dropped_total``), so latency cannot grow. Scaling
+happens inside FFmpeg (one persistent swscale context), never in Python loops.
 
 Reconnects use exponential backoff with jitter; a connection that produced frames resets it, so a
 camera that comes back is LIVE again without any user action, every time.
@@ -75,6 +78,8 @@ class PipelineOptions:
     decode_threads: int = 1
     low_latency: bool = True
     transport: str = "tcp"
+    # Decode on the demux thread (one thread per camera) instead of a decode thread fed by a queue.
+    threaded_decode: bool = False
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random | None = None) -> float:
@@ -82,6 +87,16 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random |
     base = min(cap, initial * (2 ** min(attempt, 30)))
     r = (rng or random).uniform(0.8, 1.2)
     return min(cap, base * r)
+
+
+class _DecoderState:
+    __slots__ = ("ctx", "first", "need_key", "t_open")
+
+    def __init__(self) -> None:
+        self.ctx = None
+        self.t_open = 0.0
+        self.need_key = True
+        self.first = False
 
 
 class _Stop(Exception):
@@ -142,6 +157,7 @@ class CameraPipeline:
         self._latency_ema = 0.0
         self._decoder_done = threading.Event()
         self._intra_only = False
+        self._dec = _DecoderState()
         # one scaler per pipeline: frame.reformat() builds a new SwsContext per call (2x the cost)
         self._reformatter = VideoReformatter()
 
@@ -153,10 +169,11 @@ class CameraPipeline:
         self._stop.clear()
         self._decoder_done.clear()
         tag = f"camera:{self.camera_id}" + ("" if self.variant == "tile" else f":{self.variant}")
-        self._threads = [
-            threading.Thread(target=self._demux_loop, name=f"{tag}:demux", daemon=True),
-            threading.Thread(target=self._decode_loop, name=f"{tag}:decode", daemon=True),
-        ]
+        self._threads = [threading.Thread(target=self._demux_loop, name=f"{tag}:demux", daemon=True)]
+        if self.options.threaded_decode:
+            self._threads.append(threading.Thread(target=self._decode_loop, name=f"{tag}:decode", daemon=True))
+        else:
+            self._decoder_done.set()
         for t in self._threads:
             t.start()
 
@@ -453,6 +470,9 @@ class CameraPipeline:
         raise SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
 
     def _enqueue_packet(self, packet: av.Packet, is_key: bool, now: float) -> None:
+        if not self.options.threaded_decode:
+            self._handle("pkt", (packet, is_key), now)
+            return
         try:
             self._packets.put_nowait(("pkt", (packet, is_key), now))
         except queue.Full:
@@ -475,6 +495,9 @@ class CameraPipeline:
 
     def _packets_put_control(self, item) -> None:
         """Control messages must get through even if the queue is full (it is drained by the decoder)."""
+        if not self.options.threaded_decode:
+            self._handle(*item)
+            return
         while True:
             try:
                 self._packets.put(item, timeout=0.2)
@@ -486,51 +509,46 @@ class CameraPipeline:
     # ------------------------------------------------------------------ internals: decode thread
 
     def _decode_loop(self) -> None:
-        ctx = None
-        t_open = 0.0
-        need_key = False
-        first_in_connection = False
         try:
             while True:
                 item = self._packets.get()
                 if item is None or self._stop.is_set():
                     return
-                kind, payload, t = item
-                if kind == "open":
-                    ctx = payload.codec_context
-                    t_open = t
-                    need_key = True
-                    first_in_connection = True
-                    continue
-                if kind == "close":
-                    ctx = None
-                    payload.set()
-                    continue
-                if kind == "resync":
-                    need_key = True
-                    continue
-                if ctx is None:
-                    continue
-                packet, is_key = payload
-                if need_key:
-                    if not is_key:
-                        continue
-                    need_key = False
-                ctx.skip_frame = "NONKEY" if self._keyframes_only else "DEFAULT"
-                try:
-                    frames = ctx.decode(packet)
-                except av.error.FFmpegError as e:
-                    self._decode_errors += 1
-                    log.debug("%s: decode error %s", self.camera_id, e)
-                    continue
-                for frame in frames:
-                    self._on_frame(frame, t, t_open, first_in_connection)
-                    first_in_connection = False
+                self._handle(*item)
         except Exception as e:
             log.exception("%s: decode thread crashed", self.camera_id)
             self._set_state(StreamState.ERROR, f"decoder failed: {type(e).__name__}")
         finally:
             self._decoder_done.set()
+
+    def _handle(self, kind: str, payload, t: float) -> None:
+        """Decoder side of the packet queue (on the decode thread, or inline on the demux thread)."""
+        d = self._dec
+        if kind == "pkt":
+            if d.ctx is None:
+                return
+            packet, is_key = payload
+            if d.need_key:
+                if not is_key:
+                    return
+                d.need_key = False
+            d.ctx.skip_frame = "NONKEY" if self._keyframes_only else "DEFAULT"
+            try:
+                frames = d.ctx.decode(packet)
+            except av.error.FFmpegError as e:
+                self._decode_errors += 1
+                log.debug("%s: decode error %s", self.camera_id, e)
+                return
+            for frame in frames:
+                self._on_frame(frame, t, d.t_open, d.first)
+                d.first = False
+        elif kind == "open":
+            d.ctx, d.t_open, d.need_key, d.first = payload.codec_context, t, True, True
+        elif kind == "close":
+            d.ctx = None
+            payload.set()
+        elif kind == "resync":
+            d.need_key = True
 
     def _on_frame(self, frame: av.VideoFrame, arrived: float, t_open: float, first: bool) -> None:
         now = time.monotonic()

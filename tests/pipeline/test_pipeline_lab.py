@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from app.pipeline.pipeline import PipelineOptions
 from app.pipeline.state import StreamState
 from app.secrets import MASK
 from tests.lab import free_port
@@ -57,6 +58,13 @@ def test_hls_master_playlist_plays_one_rendition_sized_for_the_tile(hls_lab, mak
     assert snap.height == 360  # smallest rendition >= the 300 px tile; 240p would be upscaled
     # only that rendition is fetched: the received rate is one stream's, not the ladder's sum
     wait_for(lambda: 10 <= p.snapshot().fps_received <= 20, 30, what="one rendition's frame rate")
+
+
+def test_threaded_decode_reaches_live_at_tile_size(rtsp_lab, make_pipeline):
+    opts = PipelineOptions(open_timeout_s=5, read_timeout_s=4, threaded_decode=True)
+    p = make_pipeline(rtsp_lab.url(3), options=opts, box=(320, 180))
+    wait_state(p, StreamState.LIVE)
+    wait_for(lambda: p.slot.latest() is not None and p.slot.latest().image.shape == (180, 320, 4), what="frames")
 
 
 def test_frames_handed_to_ui_are_at_tile_size(rtsp_lab, make_pipeline):
@@ -151,11 +159,12 @@ def test_unresolvable_host_is_dns(make_pipeline):
 
 
 def test_pipeline_threads_stop_cleanly(rtsp_lab, rtmp_lab, make_pipeline):
-    ps = [make_pipeline(rtsp_lab.url(4), "a"), make_pipeline(rtmp_lab.url, "b")]
+    threaded = PipelineOptions(open_timeout_s=5, read_timeout_s=4, threaded_decode=True)
+    ps = [make_pipeline(rtsp_lab.url(4), "a"), make_pipeline(rtmp_lab.url, "b", options=threaded)]
     for p in ps:
         wait_state(p, StreamState.LIVE)
     names = {t.name for p in ps for t in p.threads()}
-    assert {"camera:a:demux", "camera:a:decode", "camera:b:demux", "camera:b:decode"} <= names
+    assert names == {"camera:a:demux", "camera:b:demux", "camera:b:decode"}
     for p in ps:
         assert p.stop() is True
     alive = [t.name for t in threading.enumerate() if t.name.startswith(("camera:a", "camera:b"))]

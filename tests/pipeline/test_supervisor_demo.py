@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from app.config import AppConfig, CameraConfig, PipelineSettings
@@ -101,3 +102,31 @@ def test_invalid_config_exits_2_with_words(tmp_path):
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2
     assert "cameras.0.url" in r.stderr and "Field required" in r.stderr
+
+
+def test_slow_decoder_drops_to_next_keyframe_instead_of_growing_latency():
+    from app.pipeline.pipeline import CameraPipeline, PipelineOptions
+
+    opts = PipelineOptions(threaded_decode=True, stall_after_s=30)
+    p = CameraPipeline("slow", "Slow", "demo://s?pattern=testsrc2&rate=30", options=opts)
+    p.set_output_size(64, 36)
+    slow = threading.Event()
+
+    def sink(frame, t):
+        if slow.is_set():
+            time.sleep(0.25)  # the decode thread now manages 4 fps of a 30 fps source
+
+    p.add_frame_sink(sink, max_fps=0)
+    p.start()
+    try:
+        wait_for(lambda: p.snapshot().state is StreamState.LIVE, what="live")
+        slow.set()
+        # drops by the packet queue (not display frames nobody read: those are slot.stale)
+        wait_for(lambda: p.snapshot().frames_dropped_total - p.slot.stale > 30, 40, what="queue overflow drops")
+        p.remove_frame_sink(sink)
+        slow.clear()
+        before = p.snapshot().frames_decoded_total
+        wait_for(lambda: p.snapshot().frames_decoded_total > before + 30, 20, what="decoding at full rate again")
+        assert p.snapshot().latency_ms < 1000  # caught up: latency did not keep the backlog
+    finally:
+        p.stop()
