@@ -22,7 +22,7 @@ GUI_SWITCH_INTERVAL_S = 0.001
 def tune_interpreter() -> None:
     """Let the GUI thread get the GIL sooner.
 
-    Each camera runs two Python threads; with the default 5 ms switch interval a GUI thread waiting
+    Each camera runs at least one Python thread; with the default 5 ms switch interval a GUI thread waiting
     behind dozens of them is starved for hundreds of ms (measured by bench/wall.py). 1 ms keeps the
     event loop responsive at a small cost in switching overhead.
     """
@@ -41,8 +41,12 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
     apply_theme(app)
     runtime.start()
     window: MainWindow | None = None
+    recordings = None
     try:
         window = MainWindow(runtime)
+        from widgets.recordings import install_recordings_ui
+
+        recordings = install_recordings_ui(window, runtime)  # None when recording is not installed
         window.show()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: app.quit())
@@ -55,6 +59,8 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
         rc = app.exec()
         wake.stop()
     finally:
+        if recordings is not None:
+            recordings.shutdown()
         if window is not None:
             window.shutdown()
             window.deleteLater()

@@ -100,6 +100,10 @@ class PageWindow(QWidget):
         super().closeEvent(event)
 
 
+def find_service(runtime: Runtime, name: str):
+    return next((svc for n, svc in runtime.services if n == name), None)
+
+
 class MainWindow(QMainWindow):
     status_message = Signal(str)  # thread-safe: background work reports here
 
@@ -115,6 +119,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.wall)
         self.tile_context_menu_hooks: list[Callable[[QMenu, str], None]] = self.wall.context_menu_hooks
         self.saver = ConfigSaver(runtime, self.status_message.emit)
+        self._motion = find_service(runtime, "motion")
+        if self._motion is not None:
+            self.frames.on_each_health(self._apply_motion)
         self.page_windows: list[PageWindow] = []
         self.docks: dict[str, QDockWidget] = {}
         self._menus: dict[str, QMenu] = {}
@@ -329,6 +336,14 @@ class MainWindow(QMainWindow):
         )
 
     # ------------------------------------------------------------------ shutdown
+    def _apply_motion(self) -> None:
+        """Motion markers on every wall view (2 Hz, with the health timer): reads the motion service's
+        frozen per-camera states, never waits on the analysis."""
+        states = self._motion.states()
+        boxes = {c.id: c.motion.show_boxes for c in self.runtime.config.cameras}
+        for view in [self.wall, *(w.view for w in self.page_windows)]:
+            view.apply_motion(states, boxes)
+
     def shutdown(self) -> None:
         """Stop timers, close page windows, finish pending config writes. Idempotent."""
         self.frames.stop()

@@ -21,6 +21,7 @@ from widgets.overlay_text import CONDITION_COLOR, OverlayText, overlay_text
 TILE_MIME = "application/x-vigil-tile"
 _BG = QColor("#07090c")
 _SELECT = QColor("#4fb3ff")
+MOTION_COLOR = "#35d0c0"  # teal: distinct from the state colours (green/blue/amber/red/magenta)
 
 
 class TileWidget(QWidget):
@@ -50,6 +51,8 @@ class TileWidget(QWidget):
         self._text: OverlayText = overlay_text(None)
         self._press: QPoint | None = None
         self.frames_painted = 0
+        # motion marker: (active, regions as (x, y, w, h) normalised to the picture, labels)
+        self._motion: tuple[bool, tuple, tuple] = (False, (), ())
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
         self.setAcceptDrops(True)
@@ -95,6 +98,17 @@ class TileWidget(QWidget):
             self._text = text
             self.update()
 
+    def set_motion(self, active: bool, regions: tuple = (), labels: tuple = ()) -> None:
+        """Motion marker (and optional boxes, normalised 0..1 to the picture) from the motion service."""
+        motion = (bool(active), tuple(regions) if active else (), tuple(labels) if active else ())
+        if motion != self._motion:
+            self._motion = motion
+            self.update()
+
+    @property
+    def motion_active(self) -> bool:
+        return self._motion[0]
+
     def overlay(self) -> OverlayText:
         return self._text
 
@@ -132,7 +146,7 @@ class TileWidget(QWidget):
         every frame cost more than the pictures themselves.
         """
         key = (self._text, r.width(), r.height(), has_image, self.camera_id, self.show_overlay, self.selected,
-               self.drop_target)  # fmt: skip
+               self.drop_target, self._motion, getattr(self, "alarm_color", None))  # fmt: skip
         if key == self._layer_key and self._layer is not None:
             return self._layer
         layer = QImage(max(1, r.width()), max(1, r.height()), QImage.Format.Format_ARGB32_Premultiplied)
@@ -150,10 +164,37 @@ class TileWidget(QWidget):
                 self._draw_overlay(p, r, t, has_image)
             elif t.down or t.state != "LIVE":
                 self._draw_badge_only(p, r, t)
+        if self.camera_id and self._motion[0] and not t.down:
+            self._draw_motion(p, r)
         self._draw_frame_border(p, r)
         p.end()
         self._layer, self._layer_key = layer, key
         return layer
+
+    def _draw_motion(self, p: QPainter, r: QRect) -> None:
+        """A MOTION badge bottom-left (with labels, e.g. "MOTION · person") and the moving boxes, if any."""
+        _active, regions, labels = self._motion
+        if regions and self._image is not None:
+            pic = _fit(self._image.width(), self._image.height(), r)
+            p.setPen(QPen(QColor(MOTION_COLOR), 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            for x, y, w, h in regions:
+                p.drawRect(QRectF(pic.left() + x * pic.width(), pic.top() + y * pic.height(),
+                                  w * pic.width(), h * pic.height()))  # fmt: skip
+        fs = self._metrics(r)
+        text = "MOTION" + (" · " + ", ".join(labels) if labels else "")
+        f = self._font(fs * 0.8, bold=True)
+        fm = QFontMetrics(f)
+        h = int(fs * 1.3)
+        w = min(fm.horizontalAdvance(text) + 12, r.width() - 8)
+        bottom_bar = int(fs * 1.35) if self.show_overlay and r.height() >= 60 else 0
+        box = QRect(r.left() + 4, r.bottom() - bottom_bar - h - 3, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(MOTION_COLOR))
+        p.drawRoundedRect(box, 3, 3)
+        p.setFont(f)
+        p.setPen(QColor("#101317"))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, fm.elidedText(text, Qt.TextElideMode.ElideRight, w - 6))
 
     def set_alarm_border(self, color: str | None) -> None:
         """Alarm hook (widgets/alarm_panel.py): a thick border in *color* (the alarm blinks by toggling it)."""

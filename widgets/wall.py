@@ -174,6 +174,18 @@ class WallView(QWidget):
         if self.focused and (only is None or only == self.focused):
             self._apply_focus_snapshot()
 
+    def apply_motion(self, states: dict, show_boxes: dict[str, bool]) -> None:
+        """Motion markers from the motion service's states (``MotionState`` per camera id)."""
+        tiles = [*self.tiles, self.focus_tile] if self.focused else self.tiles
+        for t in tiles:
+            cid = self.focused if t is self.focus_tile else t.camera_id
+            st = states.get(cid) if cid else None
+            if st is None:
+                t.set_motion(False)
+                continue
+            boxes = tuple((g.x, g.y, g.w, g.h) for g in st.regions) if show_boxes.get(cid) else ()
+            t.set_motion(st.active, boxes, tuple(st.labels))
+
     def _apply_focus_snapshot(self) -> None:
         snap = self.frames.snapshots.get(self.focused)
         if self._main_live:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from app.motion.detector import MotionDetector, MotionParams, MotionUpdate, Region, analysis_size
 
@@ -148,14 +149,17 @@ class MotionService:
     # -------------------------------------------------------------- decode thread
 
     def _make_sink(self, cam: _Camera):
+        # persistent scalers: frame.reformat() would build a new swscale context for every call
+        to_grey, to_bgr = VideoReformatter(), VideoReformatter()
+
         def sink(frame, t: float) -> None:
             w, h = analysis_size(frame.width, frame.height, cam.analysis_width)
             if not w:
                 return
-            grey = frame.reformat(width=w, height=h, format="gray").to_ndarray()
+            grey = to_grey.reformat(frame, width=w, height=h, format="gray").to_ndarray()
             bgr = None
             if cam.want_colour:
-                bgr = frame.reformat(width=300, height=300, format="bgr24").to_ndarray()
+                bgr = to_bgr.reformat(frame, width=300, height=300, format="bgr24").to_ndarray()
             self.submit(cam.camera_id, grey, t, bgr)
 
         return sink

@@ -1,0 +1,43 @@
+"""The tile shows motion from the real motion service on a moving demo source, and none on a still one."""
+
+from __future__ import annotations
+
+from app.config import MotionSettings
+from app.paths import Paths
+from app.recording.wiring import install
+from app.runtime import Runtime
+from tests.widgets.conftest import demo_cam, make_config
+
+
+def test_tile_marks_motion_only_where_there_is_motion(qtbot, tmp_path):
+    from widgets.main_window import MainWindow
+
+    moving = demo_cam("Moving", "testsrc2", motion=MotionSettings(enabled=True, show_boxes=True))
+    still = demo_cam("Still", "smptehdbars", motion=MotionSettings(enabled=True))
+    cfg = make_config([moving, still], layout="2x2")
+    paths = Paths(config_file=tmp_path / "v.json", data_dir=tmp_path, recordings_dir=tmp_path / "rec",
+                  log_dir=tmp_path / "logs")  # fmt: skip
+    rt = Runtime(config=cfg, paths=paths)
+    install(rt)
+    rt.start()
+    win = MainWindow(rt)
+    qtbot.addWidget(win)
+    win.resize(1000, 600)
+    win.show()
+    try:
+        tiles = {t.camera_id: t for t in win.wall.tiles if t.camera_id}
+        qtbot.waitUntil(lambda: tiles["moving"].motion_active, timeout=30_000)
+        assert tiles["moving"]._motion[1], "show_boxes is on: the moving regions are drawn"
+        assert not tiles["still"].motion_active
+        # the marker is painted into the tile (teal badge pixels present)
+        img = tiles["moving"].grab().toImage()
+        teal = sum(
+            1
+            for y in range(img.height() - 60, img.height(), 3)
+            for x in range(0, min(200, img.width()), 3)
+            if img.pixelColor(x, y).name() == "#35d0c0"
+        )
+        assert teal > 10
+    finally:
+        win.shutdown()
+        rt.stop()
