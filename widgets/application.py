@@ -44,8 +44,12 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
     recordings = None
     try:
         window = MainWindow(runtime)
+        from widgets.alarm_panel import install_alarm_ui
+        from widgets.history_view import install_history_ui
         from widgets.recordings import install_recordings_ui
 
+        install_alarm_ui(window, runtime)  # alarm dock, blinking tile borders, sound, tray
+        install_history_ui(window, runtime)  # Tools > History..., File > Export history...
         recordings = install_recordings_ui(window, runtime)  # None when recording is not installed
         window.show()
         for sig in (signal.SIGINT, signal.SIGTERM):
