@@ -189,18 +189,20 @@ def sqlite_version() -> str:
 
 
 def check_migrations(ctx: SelfTestContext) -> str:
-    """The Alembic migration scripts are present (a bundle that lost them cannot upgrade a database)."""
+    """The Alembic migration scripts are present (a bundle that lost them cannot create or upgrade a database)."""
     try:
-        store = importlib.import_module("app.store")
+        db = importlib.import_module("app.store.db")
     except ImportError:
-        return "no app.store yet: nothing to migrate"
-    base = Path(store.__file__).resolve().parent / "migrations"
-    if not base.is_dir():
-        return "app.store has no migrations folder"
-    scripts = list((base / "versions").glob("*.py")) if (base / "versions").is_dir() else []
-    if not (base / "env.py").is_file():
-        raise CheckFailed(f"Alembic env.py missing in {base}")
-    return f"{len(scripts)} migration scripts in {base.name}/"
+        return "no app.store in this build: nothing to migrate"
+    try:
+        base = db.migrations_dir()
+    except Exception as e:  # StoreError: says in words what is missing
+        raise CheckFailed(str(e)) from None
+    scripts = sorted(p.name for p in (base / "versions").glob("*.py")) if (base / "versions").is_dir() else []
+    if not scripts:
+        raise CheckFailed(f"no migration scripts in {base / 'versions'}")
+    head = db.head_revision() if hasattr(db, "head_revision") else "?"
+    return f"{len(scripts)} migration scripts, head revision {head}"
 
 
 CORE_CHECKS: tuple[tuple[str, Check], ...] = (
@@ -208,8 +210,8 @@ CORE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("resources", check_resources),
     ("libraries import", check_libraries),
     ("demo source decodes", check_demo_source),
-    ("store write+read", check_store),
     ("store migrations", check_migrations),
+    ("store write+read", check_store),
 )
 
 

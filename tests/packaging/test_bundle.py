@@ -8,17 +8,21 @@ from source and check its report format; they need no build.
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import __version__
 from app.paths import resource_dir
 from app.selftest import CheckFailed, run_checks, run_self_test
+from tests.lab import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -171,7 +175,9 @@ def test_bundle_headless_demo_runs_and_stops_cleanly(bundle, tmp_path):
     from app.demo import demo_cameras
 
     env = _env(tmp_path)
-    r = _run([str(bundle / "vigil"), "--headless", "--demo", "--duration", "5", "--data-dir", str(tmp_path / "d")], env)
+    port = str(free_port())  # the metrics endpoint: never the default port a running Vigil may hold
+    cmd = [str(bundle / "vigil"), "--headless", "--demo", "--duration", "5", "--metrics-port", port]
+    r = _run([*cmd, "--data-dir", str(tmp_path / "d")], env)
     assert r.returncode == 0, r.stderr[-4000:]
     live = set(re.findall(r"(\S+) \[tile\]: CONNECTING -> LIVE", r.stderr))
     steady = {c.id for c in demo_cameras() if "outage" not in c.url}
@@ -221,3 +227,47 @@ def test_install_linux_user_install_and_uninstall(bundle, tmp_path):
     r = _run([script, "--user", "--uninstall"], env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert not installed.exists() and not entry_file.exists() and not (home / ".local" / "bin" / "vigil").exists()
+
+
+def _load_measure_startup():
+    """packaging/measure_startup.py (the folder is not a Python package: ``packaging`` is a PyPI name)."""
+    spec = importlib.util.spec_from_file_location("vigil_measure_startup", ROOT / "packaging" / "measure_startup.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bundle_paints_the_demo_wall_on_a_real_x_server(bundle, xvfb, tmp_path):
+    """The bundled xcb platform plugin, theme and wall work: the demo cameras' pictures reach the screen."""
+    ms = _load_measure_startup()
+    env = {**_env(tmp_path), **xvfb.env()}
+    cmd = [str(bundle / "vigil"), "--demo", "--duration", "40", "--metrics-port", str(free_port())]
+    log_file = tmp_path / "wall.log"  # a file, not a pipe: a full pipe would block the app's logging
+    video, saturated = False, 0.0
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen([*cmd, "--data-dir", str(tmp_path / "d")], env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and proc.poll() is None:
+                img = ms.grab(xvfb.display)
+                if img is not None:
+                    _drawn, video = ms.classify(img)
+                    rgb = img[:, :, :3].astype(np.int16)
+                    sat = np.abs(rgb[:, :, 0] - rgb[:, :, 1]) + np.abs(rgb[:, :, 1] - rgb[:, :, 2])
+                    saturated = float((sat > 120).mean())
+                    if video:
+                        break
+                time.sleep(0.2)
+            alive = proc.poll() is None
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    err = log_file.read_text(errors="replace")
+    assert alive, f"the bundled wall exited early (rc {proc.returncode}):\n{err[-4000:]}"
+    assert video, f"no demo video on the screen within 40 s ({saturated:.1%} coloured pixels):\n{err[-4000:]}"
+    assert proc.returncode == 0, err[-4000:]  # SIGTERM: the wall shuts down cleanly
+    assert "Traceback" not in err
