@@ -51,7 +51,10 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
         install_alarm_ui(window, runtime)  # alarm dock, blinking tile borders, sound, tray
         install_history_ui(window, runtime)  # Tools > History..., File > Export history...
         recordings = install_recordings_ui(window, runtime)  # None when recording is not installed
-        window.show()
+        screen = app.primaryScreen()
+        if screen is not None:  # a wall uses the whole screen (also where no window manager maximizes)
+            window.setGeometry(screen.availableGeometry())
+        window.showMaximized()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: app.quit())
         # Python runs signal handlers only between bytecodes: wake the interpreter now and then.

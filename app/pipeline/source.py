@@ -22,13 +22,16 @@ from app.secrets import scrub, url_password
 DEMO_PATTERNS = {
     "testsrc2": "testsrc2=size={size}:rate={rate}",
     "mandelbrot": "mandelbrot=size={size}:rate={rate}",
-    "life": "life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=0x1d3557:life_color=0xf1c453",
+    "life": (
+        "life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=0x2e4a6b:mold_color=0x2e4a6b"
+        ":life_color=0xf1c453"
+    ),
     "cellauto": "cellauto=size={size}:rate={rate}:rule=110:scroll=1",
     "zoneplate": "zoneplate=size={size}:rate={rate}:kt2=16:ky=8:kx=8:xo=100",
     "smptehdbars": "smptehdbars=size={size}:rate={rate},hue=H=2*PI*t/8",
     "gradients": "gradients=size={size}:rate={rate}:speed=0.05:n=4",
     "sierpinski": "sierpinski=size={size}:rate={rate}:type=carpet:jump=10",
-    "colorspectrum": "colorspectrum=size={size}:rate={rate}:type=all,hue=h=t*40",
+    "colorspectrum": "colorspectrum=size={size}:rate={rate}:type=all,scroll=horizontal=0.004",
 }
 
 
