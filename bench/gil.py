@@ -40,6 +40,7 @@ def main() -> int:
     ap.add_argument("--cameras", type=int, nargs="*", default=[32, 64])
     ap.add_argument("--seconds", type=float, default=12)
     ap.add_argument("--switch-ms", type=float, default=None, help="sys.setswitchinterval in ms")
+    ap.add_argument("--keyframes-only", type=int, default=0, help="this many cameras decode keyframes only")
     a = ap.parse_args()
     if a.switch_ms:
         sys.setswitchinterval(a.switch_ms / 1000)
@@ -63,8 +64,9 @@ def main() -> int:
                     if f is not None:
                         seqs[i] = f.seq
 
-        for p in ps:
+        for i, p in enumerate(ps):
             p.set_output_size(*box)
+            p.set_keyframes_only(i < a.keyframes_only)
             p.start()
         rt = threading.Thread(target=reader, daemon=True)
         rt.start()

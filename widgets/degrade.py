@@ -10,7 +10,37 @@ twice as long (capped), so the wall does not flap.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+# Full-rate decode + scale + paint that one core sustains next to the GUI (bench/wall.py, bench/gil.py:
+# 32 tiles of 640x360@15 = 480 frames/s on 2 cores keeps the event loop responsive; 64 does not).
+FULL_RATE_FPS_PER_CORE = 240.0
+ASSUMED_FPS = 15.0  # for a tile whose rate is not measured yet
+
+
+def default_budget_fps() -> float:
+    return FULL_RATE_FPS_PER_CORE * (os.cpu_count() or 2)
+
+
+def over_budget(tiles: Iterable[tuple[str, float]], budget_fps: float) -> set[str]:
+    """Tiles (camera id, received fps) in priority order; those past the budget decode keyframes only.
+
+    The wall degrades *before* it starves: Python threads share one interpreter lock with the GUI
+    thread, so once the decoders' demand exceeds what the machine sustains, the event loop freezes
+    first (measured: 64 full-rate tiles on 2 cores, event-loop p50 2.9 s). Tiles first in line
+    (selected, then wall order) keep full rate; the rest show a keyframe a second, marked "K".
+    """
+    used = 0.0
+    out: set[str] = set()
+    for cid, fps in tiles:
+        fps = fps if fps > 0 else ASSUMED_FPS
+        if used + fps <= budget_fps:
+            used += fps
+        else:
+            out.add(cid)
+    return out
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from app.pipeline.pipeline import CameraPipeline
 from app.pipeline.state import HealthSnapshot
 from app.pipeline.supervisor import Supervisor
-from widgets.degrade import DegradationPolicy, TileLoad
+from widgets.degrade import DegradationPolicy, TileLoad, default_budget_fps, over_budget
 from widgets.tile import TileWidget
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class FrameService(QObject):
         self.degradation_enabled = True
         self._forced_kf: set[str] = set()
         self._exempt: dict[str, int] = {}  # focused cameras: never degraded automatically
+        self.budget_fps = default_budget_fps()  # full-rate frames/s the wall decodes (see degrade.py)
+        self._budget_kf: set[str] = set()
         # measurements
         self._tick_times: deque[float] = deque(maxlen=64)
         self._painted: deque[tuple[float, int]] = deque()
@@ -195,8 +197,40 @@ class FrameService(QObject):
         else:
             self._exempt.pop(camera_id, None)
 
-    def _degrade(self) -> None:
+    def _priority_order(self) -> list[str]:
+        """Visible cameras, most important first: focused, selected, then each view's tile order."""
+        first = list(self._exempt)
+        rest: list[str] = []
+        for view in self._views:
+            tiles = getattr(view, "tiles", [])
+            sel = getattr(view, "selected", -1)
+            if 0 <= sel < len(tiles) and tiles[sel].camera_id:
+                first.append(tiles[sel].camera_id)
+            rest += [t.camera_id for t in tiles if t.camera_id]
         visible = self.visible_cameras()
+        return [c for c in dict.fromkeys(first + rest) if c in visible]
+
+    def _apply_budget(self) -> set[str]:
+        order = [c for c in self._priority_order() if c not in self._forced_kf]
+        rates = {cid: s.fps_received for cid, s in self.snapshots.items()}
+        new = over_budget(((c, rates.get(c, 0.0)) for c in order), self.budget_fps) - set(self._exempt)
+        for cid in new - self._budget_kf:
+            p = self.supervisor.pipeline(cid)
+            if p is not None:
+                p.set_keyframes_only(True)
+        for cid in self._budget_kf - new:
+            p = self.supervisor.pipeline(cid)
+            if p is not None and cid not in self._forced_kf and cid not in self.policy.degraded:
+                p.set_keyframes_only(False)
+        if new != self._budget_kf:
+            log.info("wall: %d tiles over the decode budget (%.0f frames/s) show keyframes only",
+                     len(new), self.budget_fps)  # fmt: skip
+        self._budget_kf = new
+        return new
+
+    def _degrade(self) -> None:
+        budget_kf = self._apply_budget()
+        visible = self.visible_cameras() - budget_kf
         now = time.time()
         loads = {
             cid: TileLoad(s.fps_received, s.fps_decoded, s.keyframes_only)
@@ -216,7 +250,7 @@ class FrameService(QObject):
                 p.set_keyframes_only(True)
         for cid in restore:
             p = self.supervisor.pipeline(cid)
-            if p is not None and cid not in self._forced_kf:
+            if p is not None and cid not in self._forced_kf and cid not in self._budget_kf:
                 log.info("wall: %s back to full frame rate", cid)
                 p.set_keyframes_only(False)
 
