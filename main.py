@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.current_thread().name = "main"
     if args.self_test:
         from app.selftest import run_self_test
-        from widgets.selftest_render import render_tile_offscreen  # the one self-test check that needs Qt
+        from widgets.selftest_render import check_libvlc, render_tile_offscreen  # the checks that need Qt/vlc
 
-        return run_self_test(extra_checks=[("tile renders offscreen", render_tile_offscreen)])
+        return run_self_test(extra_checks=[("tile renders offscreen", render_tile_offscreen), ("libvlc", check_libvlc)])
     try:
         runtime = build_runtime(args)
     except ConfigError as e:

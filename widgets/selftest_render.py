@@ -84,3 +84,28 @@ def _qt_version() -> str:
     from PySide6.QtCore import qVersion
 
     return qVersion()
+
+
+def check_libvlc(ctx: Any) -> str:
+    """libvlc for recording playback is optional (PyAV is the fallback), but half-installed is a fault.
+
+    Fails only when libvlc *and* its plugin folder are there yet no instance starts: the bundle bug the
+    runtime hook ``packaging/rthook_vlc.py`` exists for. Missing libvlc is reported, not failed.
+    """
+    try:
+        import vlc
+    except (ImportError, OSError) as e:
+        return f"not available ({type(e).__name__}): recordings play through PyAV"
+    plugins = os.environ.get("VLC_PLUGIN_PATH", "")
+    from widgets.player import vlc_instance
+
+    inst = vlc_instance()
+    if inst is None:
+        if plugins and os.path.isdir(plugins):
+            raise RuntimeError(f"libvlc is installed and VLC_PLUGIN_PATH={plugins} exists, but no instance starts")
+        return "libvlc found but no plugins (apt: vlc-plugin-base): recordings play through PyAV"
+    try:
+        version = vlc.libvlc_get_version().decode(errors="replace")
+    finally:
+        inst.release()
+    return f"libvlc {version}" + (f", plugins from {plugins}" if plugins else "")

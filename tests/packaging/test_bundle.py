@@ -75,6 +75,7 @@ EXPECTED_CHECKS = {
     "store write+read",
     "store migrations",
     "tile renders offscreen",
+    "libvlc",
 }
 
 
@@ -169,6 +170,8 @@ def test_bundle_self_test_offscreen(bundle, tmp_path):
     assert set(checks.values()) == {"PASS"}, r.stdout
     assert "(bundle)" in r.stdout  # really the frozen app, not a Python on PATH
     assert str(bundle / "_internal" / "resources") in r.stdout  # resources resolved inside the bundle
+    # scripts/setup.sh installs libvlc + plugins: the runtime hook must have pointed the bundle at them
+    assert re.search(r"^PASS  libvlc .*libvlc \d+\.\d+.*, plugins from /", r.stdout, re.M), r.stdout
 
 
 def test_bundle_headless_demo_runs_and_stops_cleanly(bundle, tmp_path):
