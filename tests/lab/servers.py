@@ -1057,6 +1057,7 @@ class Xvfb(ManagedProcess):
     def _prepare(self):
         require("Xvfb")
         self._rfd, self._wfd = os.pipe()
+        self._displayfd_buf = ""
         self.display = None
 
     def _command(self):
@@ -1079,13 +1080,16 @@ class Xvfb(ManagedProcess):
         if self._wfd is not None:  # our copy of the write end: close once the child has it
             os.close(self._wfd)
             self._wfd = None
+        # Xvfb writes the number and the newline in two write()s and dies (EPIPE: "Cannot write display
+        # number") if the read end is closed in between: read until the newline before closing.
         r, _, _ = select.select([self._rfd], [], [], 0.1)
         if not r:
             return False
-        data = os.read(self._rfd, 64).decode().strip()
-        if not data:
+        chunk = os.read(self._rfd, 64).decode()
+        self._displayfd_buf += chunk
+        if "\n" not in self._displayfd_buf:
             return False
-        self.display = f":{int(data)}"
+        self.display = f":{int(self._displayfd_buf.strip())}"
         os.close(self._rfd)
         self._rfd = None
         return True

@@ -11,9 +11,11 @@ import configparser
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +145,7 @@ def test_resources_and_desktop_entry_from_source():
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
+def bundle(tmp_path_factory) -> Iterator[Path]:
     """Build the one-folder bundle once (packaging/build.sh) into a temp dir; the path to dist/vigil."""
     base = tmp_path_factory.mktemp("bundle")
     r = subprocess.run(
@@ -153,7 +155,8 @@ def bundle(tmp_path_factory) -> Path:
     assert r.returncode == 0, f"bundle build failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     assert re.search(r"^size: \d+ MB", r.stdout, re.M) and re.search(r"^build time: [\d.]+ s", r.stdout, re.M)
     print(r.stdout)
-    return base / "dist" / "vigil"
+    yield base / "dist" / "vigil"
+    shutil.rmtree(base, ignore_errors=True)  # ~0.6 GB of bundle and work files
 
 
 def test_bundle_version(bundle, tmp_path):
