@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCursor, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QVBoxLayout, QWidget
 
 from app.config import AppConfig, save_config
@@ -24,6 +24,7 @@ from app.pipeline.state import StreamState
 from app.runtime import Runtime
 from widgets.arrangement import LAYOUT_KEYS, WallArrangement
 from widgets.frame_service import FrameService
+from widgets.status_tiles import status_snapshots
 from widgets.wall import WallView
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,15 @@ class PageWindow(QWidget):
 
     closed = Signal(object)
 
-    def __init__(self, runtime: Runtime, frames: FrameService, layout: str, order: list[str], page: int) -> None:
+    def __init__(
+        self, runtime: Runtime, frames: FrameService, layout: str, order: list[str], page: int, status=None
+    ) -> None:
         super().__init__(None, Qt.WindowType.Window)
         arr = WallArrangement([], layout)
         arr.order = list(order)
         self.view = WallView(runtime.supervisor, frames, arr, show_overlay=runtime.config.wall.show_overlay)
+        if status:
+            self.view.set_status_tiles(status)  # before set_page: the page may hold only status tiles
         self.view.set_page(page)
         self.setWindowTitle(f"Vigil — page {page + 1}")
         lay = QVBoxLayout(self)
@@ -104,6 +109,56 @@ def find_service(runtime: Runtime, name: str):
     return next((svc for n, svc in runtime.services if n == name), None)
 
 
+def screen_choices(screens: list[QScreen], here: QScreen | None) -> list[tuple[str, QScreen]]:
+    """Menu entries for "open page on monitor": one per screen, by name, maker/model and geometry."""
+    out: list[tuple[str, QScreen]] = []
+    for i, s in enumerate(screens):
+        g = s.geometry()
+        name = s.name() or f"Screen {i + 1}"
+        model = " ".join(x for x in (s.manufacturer(), s.model()) if x).strip()
+        label = f"{i + 1}: {name}"
+        if model and model != name:
+            label += f" ({model})"
+        label += f" — {g.width()}x{g.height()} at {g.x()},{g.y()}"
+        if s is here:
+            label += " · this window"
+        out.append((label, s))
+    return out
+
+
+def store_health_sentence(store) -> str:
+    """Words for the status bar when the history is not being written; '' when it is (or no store).
+
+    Reads only what ``Store.status()`` offers and tolerates fields that do not exist (yet): a ready-made
+    sentence if the store gives one, else one built from ``last_error`` / ``dropped_total``.
+    """
+    if store is None or not hasattr(store, "status"):
+        return ""
+    try:
+        st = store.status()
+    except Exception as e:  # the status bar must never take the window down
+        return f"History: status unavailable ({type(e).__name__})"
+    healthy = getattr(st, "healthy", None)
+    last_error = str(getattr(st, "last_error", "") or "")
+    if healthy is None:
+        healthy = not last_error
+    if healthy:
+        return ""
+    for attr in ("sentence", "summary", "words"):
+        v = getattr(st, attr, None)
+        try:
+            v = v() if callable(v) else v
+        except Exception:
+            v = None
+        if isinstance(v, str) and v:
+            return v
+    dropped = getattr(st, "dropped_total", 0) or 0
+    text = f"History not written: {last_error or 'the store reports a problem'}"
+    if dropped:
+        text += f" ({dropped} records dropped)"
+    return text
+
+
 class MainWindow(QMainWindow):
     status_message = Signal(str)  # thread-safe: background work reports here
 
@@ -122,6 +177,11 @@ class MainWindow(QMainWindow):
         self._motion = find_service(runtime, "motion")
         if self._motion is not None:
             self.frames.on_each_health(self._apply_motion)
+        # status tiles: streams known only from the analytics API (probe results), at the health rate
+        self._probe_results = getattr(find_service(runtime, "probes"), "results", None)
+        if self._probe_results is not None:
+            self.frames.on_each_health(self._apply_status_tiles)
+        self._store = find_service(runtime, "store")
         self.page_windows: list[PageWindow] = []
         self.docks: dict[str, QDockWidget] = {}
         self._menus: dict[str, QMenu] = {}
@@ -207,7 +267,9 @@ class MainWindow(QMainWindow):
         self.fullscreen_action.triggered.connect(self.toggle_fullscreen)
         act = view.addAction("Open page in new window")
         act.setShortcut(QKeySequence("Ctrl+N"))
-        act.triggered.connect(lambda: self.open_page_window(self.wall.page))
+        act.triggered.connect(self.open_page_window_chosen)
+        self.screen_menu = view.addMenu("Open page on monitor")
+        self.screen_menu.aboutToShow.connect(lambda: self.build_screen_menu(self.screen_menu))
         cams = self.menu("&Cameras")
         act = cams.addAction("Manage cameras…")
         act.setShortcut(QKeySequence("Ctrl+M"))
@@ -260,17 +322,46 @@ class MainWindow(QMainWindow):
         self.saver.save(self.runtime.config)
 
     # ------------------------------------------------------------------ page windows
-    def open_page_window(self, page: int) -> PageWindow:
-        w = PageWindow(self.runtime, self.frames, self.arrangement.layout, self.arrangement.order, page)
+    def build_screen_menu(self, menu: QMenu, page: int | None = None) -> list[QAction]:
+        """Fill *menu* with one action per screen (QGuiApplication.screens(), asked each time: monitors
+        come and go); triggering one opens the page on that screen."""
+        menu.clear()
+        page = self.wall.page if page is None else page
+        acts = []
+        for label, screen in screen_choices(QGuiApplication.screens(), self.screen()):
+            act = menu.addAction(label)
+            act.triggered.connect(lambda _c=False, s=screen: self.open_page_window(page, s))
+            acts.append(act)
+        return acts
+
+    def open_page_window_chosen(self) -> PageWindow | QMenu | None:
+        """Ctrl+N: with several other monitors, ask which one (a menu at the cursor); else open at once."""
+        here = self.screen()
+        others = [s for s in QGuiApplication.screens() if s is not here]
+        if len(others) > 1:
+            menu = QMenu(self)
+            self.build_screen_menu(menu)
+            menu.popup(QCursor.pos())
+            self._screen_popup = menu
+            return menu
+        return self.open_page_window(self.wall.page)
+
+    def open_page_window(self, page: int, screen: QScreen | None = None) -> PageWindow:
+        """Open *page* in its own window: full screen on *screen* (default: the first other monitor), or
+        a normal window when that is the main window's own monitor (or there is no other)."""
+        w = PageWindow(self.runtime, self.frames, self.arrangement.layout, self.arrangement.order, page,
+                       status=self.wall.status_snapshots)  # fmt: skip
         w.closed.connect(lambda win: self.page_windows.remove(win) if win in self.page_windows else None)
         self.page_windows.append(w)
-        screens = QGuiApplication.screens()
         here = self.screen()
-        other = next((s for s in screens if s is not here), None)
-        geo = (other or here).availableGeometry()
-        w.setGeometry(geo.adjusted(40, 40, -40, -40) if other is None else geo)
+        if screen is None:
+            screen = next((s for s in QGuiApplication.screens() if s is not here), None) or here
+        other = screen is not here
+        w.setScreen(screen)
+        geo = screen.availableGeometry()
+        w.setGeometry(geo if other else geo.adjusted(40, 40, -40, -40))
         w.show()
-        if other is not None:
+        if other:
             w.showFullScreen()
         return w
 
@@ -297,24 +388,45 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ status bar
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
+        self.store_label = QLabel()
+        self.store_label.setStyleSheet("color: #ff6b6b;")
+        self.store_label.hide()
         self.live_label = QLabel()
+        self.api_label = QLabel()
+        self.api_label.hide()
         self.cpu_label = QLabel()
         self.fps_label = QLabel()
         self.page_label = QLabel()
-        for w in (self.live_label, self.page_label, self.fps_label, self.cpu_label):
+        for w in (self.store_label, self.live_label, self.api_label, self.page_label, self.fps_label, self.cpu_label):
             sb.addPermanentWidget(w)
         self._cpu_timer = QTimer(self)
         self._cpu_timer.timeout.connect(self._sample_process)
         self._cpu_timer.start(2000)
+        self._update_store_health()
         self._update_status()
 
     def _sample_process(self) -> None:
+        self._update_store_health()
         try:
             self.cpu_percent = self._process.cpu_percent(None)
             self.rss_mb = self._process.memory_info().rss / 1e6
         except psutil.Error:
             return
         self.cpu_label.setText(f"CPU {self.cpu_percent:.0f}% · RAM {self.rss_mb:.0f} MB")
+
+    def _update_store_health(self) -> None:
+        """Every 2 s: the store's sentence when the history is not being written; hidden when it is."""
+        text = store_health_sentence(self._store)
+        if text != self.store_label.text():
+            self.store_label.setText(text)
+            self.store_label.setToolTip(text)
+        self.store_label.setVisible(bool(text))
+
+    def _apply_status_tiles(self) -> None:
+        snaps = status_snapshots(self._probe_results)
+        for view in [self.wall, *(w.view for w in self.page_windows)]:
+            view.set_status_tiles(snaps)
+        self._update_status()
 
     def live_counts(self) -> tuple[int, int]:
         snaps = self.frames.snapshots
@@ -327,6 +439,12 @@ class MainWindow(QMainWindow):
         self.live_label.setText(f"Cameras: {live}/{total} live")
         self.live_label.setStyleSheet("color: #4ade80;" if live == total else "color: #ffb020;")
         self.fps_label.setText(f"Wall: {self.frames.painted_fps:.0f} fps painted")
+        status = self.wall.status_snapshots
+        if status:
+            up = sum(1 for s in status.values() if s.state is StreamState.LIVE)
+            self.api_label.setText(f"API streams: {up}/{len(status)} running")
+            self.api_label.setStyleSheet("color: #4ade80;" if up == len(status) else "color: #ffb020;")
+        self.api_label.setVisible(bool(status))
         tour = ""
         if self.tour_timer.isActive():
             tour = " · tour paused" if self.tour_paused() else " · tour"

@@ -40,6 +40,36 @@ def clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "--:--:--"
 
 
+def status_overlay(snap: HealthSnapshot, title: str) -> OverlayText:
+    """A status tile (stream known only from the analytics API): no picture, so the stamp carries the
+    API's own state word and the reason its ``last_error_msg``. ``state_since`` is when the API was
+    asked (the API does not say since when a stream is in its state), hence "checked", not "since"."""
+    st = snap.state
+    api_state = str(snap.extra.get("state_text") or st.value)
+    parts: list[str] = []
+    if snap.fps_received:
+        parts.append(f"{snap.fps_received:.1f} fps")
+    if snap.resolution:
+        parts.append(snap.resolution)
+    parts.append(f"API checked {clock(snap.state_since)}")
+    details = " · ".join(parts)
+    down = st.is_down
+    reason = snap.reason
+    if down:  # a down tile shows no bottom line: the figures go under the reason
+        reason = f"{reason} · {details}" if reason else details
+    return OverlayText(
+        title=title,
+        state=st.value,
+        color=STATE_COLORS.get(st, STATE_COLORS[StreamState.IDLE]),
+        details="" if down else details,
+        conditions=tuple(snap.conditions) if st is StreamState.LIVE else (),
+        down=down,
+        stamp=f"API: {api_state}",
+        reason=reason,
+        keyframes_only=False,
+    )
+
+
 def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -> OverlayText:
     if snap is None:
         title = f"{name} · {group}" if group else name
@@ -47,6 +77,8 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
     name = snap.name or name
     group = snap.group or group
     title = f"{name} · {group}" if group else name
+    if snap.extra.get("source") == "analytics_api":
+        return status_overlay(snap, title)
     st = snap.state
     parts: list[str] = []
     if st is StreamState.LIVE:

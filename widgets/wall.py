@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from app.pipeline.state import HealthSnapshot
 from app.pipeline.supervisor import MAIN, TILE, Supervisor
-from widgets.arrangement import LAYOUT_KEYS, WallArrangement, layout_grid
+from widgets.arrangement import LAYOUT_KEYS, WallArrangement, is_status_id, layout_grid
 from widgets.frame_service import FrameService
 from widgets.tile import TileWidget
 
@@ -57,6 +57,7 @@ class WallView(QWidget):
         self._main_opened = False
         self._main_live = False
         self.tiles: list[TileWidget] = []
+        self.status_snapshots: dict[str, HealthSnapshot] = {}  # status tiles (analytics API), by tile id
         self.context_menu_hooks: list[Callable[[QMenu, str], None]] = []
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAutoFillBackground(False)
@@ -74,6 +75,31 @@ class WallView(QWidget):
         except KeyError:
             return (camera_id, "")
         return (cam.name, cam.group)
+
+    def _tile_names(self, tile_id: str) -> tuple[str, str]:
+        if is_status_id(tile_id):
+            snap = self.status_snapshots.get(tile_id)
+            return (snap.name, snap.group) if snap is not None else (tile_id, "")
+        return self._names(tile_id)
+
+    def _snapshot(self, tile_id: str, snaps: dict[str, HealthSnapshot]) -> HealthSnapshot | None:
+        return self.status_snapshots.get(tile_id) if is_status_id(tile_id) else snaps.get(tile_id)
+
+    def set_status_tiles(self, snaps: dict[str, HealthSnapshot]) -> None:
+        """Status tiles (streams known only from the analytics API) after the cameras, in *snaps*' order.
+
+        Called at the health rate. A changed stream list rebuilds the page; otherwise only the status
+        tiles' overlays are refreshed (a tile repaints only if its words changed).
+        """
+        self.status_snapshots = dict(snaps)
+        if self.arrangement.set_status_ids(list(snaps)):
+            self._rebuild()
+            return
+        for t in self.tiles:
+            if t.camera_id and is_status_id(t.camera_id):
+                t.set_snapshot(self.status_snapshots.get(t.camera_id))
+        if self.focused and is_status_id(self.focused):
+            self.focus_tile.set_snapshot(self.status_snapshots.get(self.focused))
 
     @property
     def layout_name(self) -> str:
@@ -94,7 +120,7 @@ class WallView(QWidget):
         self.selected = min(self.selected, cap - 1)
         ids = self.arrangement.page(self.page)
         for t, cid in zip(self.tiles, ids, strict=True):
-            name, group = self._names(cid) if cid else ("", "")
+            name, group = self._tile_names(cid) if cid else ("", "")
             t.set_camera(cid, name, group)
             t.show_overlay = self.show_overlay
             t.selected = t.index == self.selected
@@ -122,6 +148,8 @@ class WallView(QWidget):
         if not self.isVisible():
             return
         if self.focused:
+            if is_status_id(self.focused):
+                return  # a status tile has no picture
             size = self.focus_tile.size()
             # the tile stream fills the focus view until the main stream's first frame arrives
             if not self._main_live:
@@ -130,7 +158,7 @@ class WallView(QWidget):
                 fr.set_demand(self, self.focused, MAIN, size.width(), size.height())
             return
         for t in self.tiles:
-            if t.camera_id:
+            if t.camera_id and not is_status_id(t.camera_id):  # status tiles have no picture to scale
                 fr.set_demand(self, t.camera_id, TILE, t.width(), t.height())
 
     def resizeEvent(self, event) -> None:
@@ -170,7 +198,7 @@ class WallView(QWidget):
     def apply_snapshots(self, snaps: dict[str, HealthSnapshot], only: str | None = None) -> None:
         for t in self.tiles:
             if t.camera_id and (only is None or t.camera_id == only):
-                t.set_snapshot(snaps.get(t.camera_id))
+                t.set_snapshot(self._snapshot(t.camera_id, snaps))
         if self.focused and (only is None or only == self.focused):
             self._apply_focus_snapshot()
 
@@ -187,7 +215,7 @@ class WallView(QWidget):
             t.set_motion(st.active, boxes, tuple(st.labels))
 
     def _apply_focus_snapshot(self) -> None:
-        snap = self.frames.snapshots.get(self.focused)
+        snap = self._snapshot(self.focused, self.frames.snapshots)
         if self._main_live:
             p = self.frames.pipeline(self.focused, MAIN)
             if p is not None:
@@ -248,7 +276,8 @@ class WallView(QWidget):
 
     def swap_tiles(self, a: int, b: int) -> None:
         self.interacted.emit()
-        self.arrangement.swap(self.page, a, b)
+        if not self.arrangement.swap(self.page, a, b):
+            return  # a status tile's place follows the cameras; it is not moved
         self._rebuild()
         self.select(b)
         self.arrangement_changed.emit()
@@ -270,7 +299,7 @@ class WallView(QWidget):
         self.interacted.emit()
         if self.focused:
             self.unfocus()
-        name, group = self._names(camera_id)
+        name, group = self._tile_names(camera_id)
         ft = self.focus_tile
         ft.set_camera(camera_id, name, group)
         ft.show_overlay = self.show_overlay
@@ -279,13 +308,14 @@ class WallView(QWidget):
             ft.copy_picture_from(src)  # instant: the current picture, scaled; sharper frames follow
             ft.source, ft.last_seq = src.source, src.last_seq
         self.focused = camera_id
-        self.frames.exempt(camera_id, True)
         self._main_live = False
         self._main_opened = False
-        try:
-            self._main_opened = self.supervisor.open_main(camera_id) is not None
-        except KeyError:
-            self._main_opened = False
+        if not is_status_id(camera_id):  # a status tile has no stream to exempt or open
+            self.frames.exempt(camera_id, True)
+            try:
+                self._main_opened = self.supervisor.open_main(camera_id) is not None
+            except KeyError:
+                self._main_opened = False
         for t in self.tiles:
             t.hide()
         ft.setGeometry(self.rect())
@@ -300,7 +330,8 @@ class WallView(QWidget):
             return
         cid = self.focused
         self.focused = ""
-        self.frames.exempt(cid, False)
+        if not is_status_id(cid):
+            self.frames.exempt(cid, False)
         if self._main_opened:
             self.supervisor.close_main(cid)
         self._main_opened = self._main_live = False
@@ -331,11 +362,12 @@ class WallView(QWidget):
             menu.addAction("Back to the wall (Esc)", self.unfocus)
         else:
             menu.addAction("Focus (Enter)", lambda: self.focus_camera(camera_id))
-        kf = camera_id in self.frames._forced_kf
-        act = menu.addAction("Keyframes only (save CPU)")
-        act.setCheckable(True)
-        act.setChecked(kf)
-        act.toggled.connect(lambda on: self.frames.set_forced_keyframes(camera_id, on))
+        if not is_status_id(camera_id):  # status tiles decode nothing
+            kf = camera_id in self.frames._forced_kf
+            act = menu.addAction("Keyframes only (save CPU)")
+            act.setCheckable(True)
+            act.setChecked(kf)
+            act.toggled.connect(lambda on: self.frames.set_forced_keyframes(camera_id, on))
         for hook in self.context_menu_hooks:
             try:
                 hook(menu, camera_id)
