@@ -6,7 +6,9 @@ Counters come from monotonic counts kept by their owners (pipeline snapshot ``*_
 analytics probe's error count), so they are real counters (``# TYPE ... counter``) that only reset
 when Vigil restarts, which Prometheus' ``rate()`` handles.
 
-Labels never carry a password: cameras are labelled by id/name/group, hosts by host name only.
+Labels never carry a password or a user name: cameras are labelled by id/name/group, hosts by host name
+only, and URLs (``vigil_camera_info{url}``, URL-valued device fields) go through ``app.secrets.label_url``
+(``scheme://host:port/path``, path secrets masked).
 Series names and labels of seed 000 are kept exactly (``camera_stream_status_up`` etc.) so existing
 Grafana dashboards keep working.
 """
@@ -21,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.pipeline.state import Condition, HealthSnapshot, StreamState
+from app.secrets import label_url
 from probes.base import ProbeResult, ProbeResults
 
 log = logging.getLogger(__name__)
@@ -126,7 +129,8 @@ class VigilCollector(Collector):
                 fam.add_metric(lab, float(v))
             for field, fam in counters.items():
                 fam.add_metric(lab, float(getattr(s, field)))
-            info.add_metric([*lab, s.codec, s.resolution, s.url], 1.0)
+            # scheme://host:port/path only: no user name, no query, path secrets masked (app.secrets)
+            info.add_metric([*lab, s.codec, s.resolution, label_url(s.url)], 1.0)
         yield up
         yield state
         yield cond
@@ -272,7 +276,8 @@ class VigilCollector(Collector):
                 val.add_metric([r.target, k], v)
             for k, v in r.labels.items():
                 if k not in ("device", "preset", "url"):
-                    txt.add_metric([r.target, k, v], 1.0)
+                    # a device may report camera URLs (hdd-monitor's "streams"): never a credential in a label
+                    txt.add_metric([r.target, k, label_url(v) if "://" in v else v], 1.0)
             for c in r.conditions:
                 cond.add_metric([r.target, c], 1.0)
         yield from (up, val, txt, cond)
