@@ -61,7 +61,12 @@ def install_monitoring(runtime: Runtime) -> Monitoring:
     def stats() -> dict[str, tuple[int, int]]:
         return {n: (c, scheduler.failures_total.get(n, 0)) for n, c in dict(scheduler.runs_total).items()}
 
-    exporter = MetricsExporter(config.metrics, runtime.supervisor.snapshots, scheduler.results, stats)
+    def disk_status():
+        # looked up at scrape time: the "retention" service (app.recording.wiring) may be installed in any order
+        svc = next((s for n, s in getattr(runtime, "services", ()) if n == "retention"), None)
+        return svc.status() if svc is not None else None
+
+    exporter = MetricsExporter(config.metrics, runtime.supervisor.snapshots, scheduler.results, stats, disk_status)
     runtime.add_service("probes", scheduler)
     runtime.add_service("metrics", exporter)
     return Monitoring(health, scheduler, exporter)

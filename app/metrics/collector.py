@@ -41,10 +41,14 @@ class VigilCollector(Collector):
         snapshots: Callable[[], dict[str, HealthSnapshot]],
         results: ProbeResults | None = None,
         scheduler_stats: Callable[[], dict[str, tuple[int, int]]] | None = None,
+        disk_status: Callable[[], object | None] | None = None,
     ) -> None:
         self._snapshots = snapshots
         self._results = results
         self._scheduler_stats = scheduler_stats
+        # app.recording.retention.RetentionService.status (a frozen DiskStatus), read duck-typed at scrape
+        # time so this module does not depend on the recording package
+        self._disk_status = disk_status
         self.scrapes_total = 0
 
     def describe(self) -> Iterable:
@@ -65,6 +69,7 @@ class VigilCollector(Collector):
         yield from self._network(results)
         yield from self._devices(results)
         yield from self._probes(results)
+        yield from self._recording()
         g = GaugeMetricFamily("vigil_scrape_duration_seconds", "Time to build this exposition (previous scrape)")
         g.add_metric([], time.perf_counter() - t0)
         yield g
@@ -238,6 +243,45 @@ class VigilCollector(Collector):
                         fam.add_metric(lab, m[key])
         yield from (valid, verr, rungs, expected, rend, dl, status, pstatus, seg_bytes, seq, stale, extinf, tdur)
         yield from (disc, seqerr, rok)
+
+    # ----------------------------------------------------------------------- recording disk (retention)
+
+    def _recording(self) -> Iterable:
+        if self._disk_status is None:
+            return
+        try:
+            st = self._disk_status()
+        except Exception:
+            log.exception("metrics: reading the recording disk status failed")
+            return
+        if st is None or not getattr(st, "last_run", 0):
+            return  # retention has not looked at the disk yet: no figures rather than zeros
+        days = GaugeMetricFamily(
+            "vigil_recording_days_available",
+            "Days of recording the disk holds at the recent write rate (retention policy applied)",
+        )
+        if st.days_available is not None:
+            days.add_metric([], float(st.days_available))
+        yield days
+        for name, doc, v in (
+            ("vigil_recording_disk_total_bytes", "Size of the disk holding the recordings root", st.total_bytes),
+            ("vigil_recording_disk_free_bytes", "Free space on that disk after the last cleanup", st.free_bytes),
+            ("vigil_recording_bytes", "Bytes of recorded segments kept", st.recordings_bytes),
+            ("vigil_recording_segments", "Recorded segments kept", st.segments),
+            ("vigil_recording_retention_last_run_timestamp_seconds", "UNIX time of the last cleanup", st.last_run),
+            ("vigil_recording_retention_targets_met", "0 if locked/open segments keep the disk above the target",
+             0.0 if st.error else 1.0),
+        ):  # fmt: skip
+            g = GaugeMetricFamily(name, doc)
+            g.add_metric([], float(v))
+            yield g
+        if st.oldest is not None:
+            g = GaugeMetricFamily("vigil_recording_oldest_segment_timestamp_seconds", "Start of the oldest segment")
+            g.add_metric([], float(st.oldest))
+            yield g
+        c = CounterMetricFamily("vigil_recording_segments_deleted", "Segments deleted by retention since start")
+        c.add_metric([], float(st.deleted_total))
+        yield c
 
     # ----------------------------------------------------------------------- network, devices, probes
 

@@ -32,10 +32,11 @@ class MetricsExporter:
         snapshots: Callable[[], dict[str, HealthSnapshot]],
         results: ProbeResults | None = None,
         scheduler_stats: Callable[[], dict[str, tuple[int, int]]] | None = None,
+        disk_status: Callable[[], object | None] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = CollectorRegistry(auto_describe=False)
-        self.collector = VigilCollector(snapshots, results, scheduler_stats)
+        self.collector = VigilCollector(snapshots, results, scheduler_stats, disk_status)
         self.registry.register(self.collector)
         self._server = None
         self._thread: threading.Thread | None = None
