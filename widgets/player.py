@@ -39,6 +39,9 @@ def vlc_instance(args: tuple[str, ...] = ("--no-xlib", "--quiet")):
         import vlc
     except (ImportError, OSError):
         return None
+    except SystemExit:  # python-vlc calls sys.exit(1) when PYTHON_VLC_LIB_PATH/_MODULE_PATH is wrong
+        log.warning("player: python-vlc refused its PYTHON_VLC_LIB_PATH / PYTHON_VLC_MODULE_PATH")
+        return None
     try:
         return vlc.Instance(list(args))
     except Exception:
@@ -46,9 +49,21 @@ def vlc_instance(args: tuple[str, ...] = ("--no-xlib", "--quiet")):
 
 
 class VlcBackend:
-    """Plays one segment file at a time through libvlc; ``seek`` maps the timeline to (file, offset)."""
+    """Plays the timeline's segment files one after another through libvlc.
+
+    libvlc is asynchronous: ``play()`` returns before the file is open, and a ``set_time`` issued
+    before the input is playing is silently dropped. So nothing here blocks or waits: ``seek`` loads
+    the file and remembers the wanted offset, and :meth:`tick` (called by the widget's GUI timer,
+    40 ms) applies it once the player reports Playing/Paused and seekable, and, at end of media,
+    loads the next segment from its start. Polling is used instead of libvlc's event manager because
+    its callbacks run on a libvlc thread from which calling the player again deadlocks, and they would
+    have to hop to the GUI thread anyway.
+    """
 
     def __init__(self, timeline: Timeline, instance, window_id: int | None = None) -> None:
+        import vlc
+
+        self._vlc = vlc
         self.timeline = timeline
         self.instance = instance
         self.player = instance.media_player_new()
@@ -56,39 +71,93 @@ class VlcBackend:
             self.player.set_xwindow(int(window_id))
         self._index = -1
         self._speed = 1.0
+        self._playing = False  # what the operator asked for
+        self._pending_ms: int | None = None  # a seek waiting for the input to be playing
         self.position: float | None = timeline.start
+        self.segment_changes = 0  # segments entered by playing on (not by seeking): status and tests
+
+    @property
+    def index(self) -> int:
+        return self._index
 
     def _load(self, i: int) -> None:
-        if i != self._index:
-            self.player.set_media(self.instance.media_new(self.timeline.segments[i].path))
-            self._index = i
+        """Open segment *i* and start the input (paused again by tick() when the operator paused)."""
+        self.player.set_media(self.instance.media_new(self.timeline.segments[i].path))
+        self._index = i
+        self.player.play()
+        self.player.set_rate(self._speed)
 
     def seek(self, t: float) -> None:
         loc = self.timeline.locate(t)
         if loc is None:
             return
         i, offset = loc
-        self._load(i)
-        if not self.player.is_playing():
-            self.player.play()
-            self.player.set_pause(1)
-        self.player.set_time(int(offset * 1000))
-        self.player.set_rate(self._speed)
+        ms = int(offset * 1000)
         self.position = self.timeline.segments[i].start + offset
+        s = self._vlc.State
+        if i != self._index or self.player.get_state() in (s.Ended, s.Stopped, s.Error, s.NothingSpecial):
+            self._load(i)
+            self._pending_ms = ms
+            return
+        if self._ready():
+            self.player.set_time(ms)
+            self._pending_ms = None
+        else:
+            self._pending_ms = ms
+
+    def _ready(self) -> bool:
+        st = self.player.get_state()
+        return st in (self._vlc.State.Playing, self._vlc.State.Paused) and bool(self.player.is_seekable())
+
+    def tick(self) -> None:
+        """GUI timer: apply a pending seek once the input plays; at end of a segment, play the next."""
+        if self._index < 0:
+            return
+        st = self.player.get_state()
+        if self._pending_ms is not None:
+            if self._ready():
+                self.player.set_time(self._pending_ms)
+                self._pending_ms = None
+                if not self._playing:
+                    self.player.set_pause(1)
+            return
+        if st == self._vlc.State.Ended or st == self._vlc.State.Error:
+            if st == self._vlc.State.Error:
+                log.warning("player: libvlc cannot play %s", self.timeline.segments[self._index].path)
+            if self._playing and self._index + 1 < len(self.timeline.segments):
+                self._load(self._index + 1)
+                self.segment_changes += 1
+            elif self._playing:
+                self._playing = False  # the end of the recording
+        elif st == self._vlc.State.Playing and not self._playing:
+            self.player.set_pause(1)
 
     def current_time(self) -> float | None:
         if self._index < 0:
             return None
+        if self._pending_ms is not None:  # the seek target, not the 0 of a file still opening
+            return self.timeline.segments[self._index].start + self._pending_ms / 1000.0
         ms = self.player.get_time()
         return None if ms < 0 else self.timeline.segments[self._index].start + ms / 1000.0
 
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
     def play(self) -> None:
-        if self._index < 0 and self.timeline.segments:
+        self._playing = True
+        if self._index < 0:
+            if not self.timeline.segments:
+                return
             self._load(0)
-        self.player.play()
+            return
+        if self.player.get_state() in (self._vlc.State.Ended, self._vlc.State.Stopped):
+            self._load(self._index)
+            return
         self.player.set_pause(0)
 
     def pause(self) -> None:
+        self._playing = False
         self.player.set_pause(1)
 
     def set_speed(self, speed: float) -> None:
@@ -296,6 +365,7 @@ class PlayerWidget(QWidget):
                 self.picture.setPixmap(pm)
                 self.position = f.pts_s
         elif self.vlc is not None:
+            self.vlc.tick()  # pending seek, next segment at end of file (never blocks)
             t = self.vlc.current_time()
             if t is not None:
                 self.position = t

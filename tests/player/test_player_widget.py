@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -49,19 +53,76 @@ def test_player_widget_pyav_seek_play_next_event_snapshot(qtbot, recorded, tmp_p
 def test_vlc_backend_plays_and_seeks_a_segment(recorded):
     inst = vlc_instance(("--quiet", "--vout=dummy", "--aout=dummy", "--no-xlib"))
     assert inst is not None, "libvlc is installed on this machine (apt vlc): it must load"
-    _root, index, segs = recorded
-    b = VlcBackend(timeline(index), inst)
+    tl = timeline(recorded[1])
+    # segment k + 1 is the last full one (the fixture's last segment was cut short by its stop)
+    k = len(tl.segments) - 3
+    b = VlcBackend(tl, inst)
     try:
-        target = segs[1].start + 1.0
+        # near the end of segment k: from the start of the timeline plain playback needs > 3 s to get
+        # here, and a set_time issued before libvlc's input is playing would leave it at the file's 0
+        target = tl.segments[k].end - 0.6
         b.seek(target)
         b.play()
-        deadline = time.monotonic() + 20
-        t = None
+        first = None
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            t = b.current_time()
-            if t is not None and t >= target - 0.1:
+            b.tick()  # what the widget's GUI timer does every 40 ms
+            if b._pending_ms is None and (t := b.current_time()) is not None and t > tl.segments[k].start:
+                first = t  # the first position libvlc reports after the seek took effect
                 break
-            time.sleep(0.05)
-        assert t is not None and target - 0.1 <= t <= segs[1].end + 0.5, (t, target)
+            time.sleep(0.04)
+        assert first is not None and target - 0.3 <= first <= target + 0.5, (first, target, tl.segments[k])
+        assert b.index == k
+        # playback runs off the end of segment k and must carry on into k + 1 by itself
+        t = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            b.tick()
+            t = b.current_time()
+            if b.index == k + 1 and t is not None and t >= tl.segments[k + 1].start + 0.3:
+                break
+            time.sleep(0.04)
+        assert b.index == k + 1 and b.segment_changes == 1, (b.index, t)
+        assert t is not None and tl.segments[k + 1].start + 0.3 <= t <= tl.segments[k + 1].end + 0.5, t
     finally:
         b.stop()
+
+
+CHILD = Path(__file__).with_name("player_child.py")
+
+
+def run_child(root: Path, env: dict[str, str]) -> dict:
+    r = subprocess.run([sys.executable, str(CHILD), str(root)], env=env, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def crossed(out: dict) -> bool:
+    return out["next_start"] + 0.3 <= (out["position"] or 0) <= out["next_end"] + 0.5
+
+
+def test_auto_backend_on_x11_is_libvlc_and_plays_across_segments(recorded, xvfb):
+    out = run_child(recorded[0], xvfb.env())
+    assert out["platform"] == "xcb" and out["backend"] == "vlc", out
+    assert out["vlc_index"] == out["k"] + 1 and crossed(out), out
+
+
+def test_auto_backend_falls_back_to_pyav_when_libvlc_is_unusable(recorded, xvfb, tmp_path):
+    # python-vlc pointed at a library that is not there (a broken install): it calls sys.exit(1) on import
+    env = {**xvfb.env(), "PYTHON_VLC_LIB_PATH": str(tmp_path / "no" / "libvlc.so.5")}
+    out = run_child(recorded[0], env)
+    assert out["platform"] == "xcb" and out["backend"] == "pyav", out
+    assert crossed(out) and out["picture"], out
+
+
+def test_auto_backend_offscreen_is_pyav(qtbot, recorded):
+    _root, index, segs = recorded
+    w = PlayerWidget(timeline(index), backend="auto")
+    qtbot.addWidget(w)
+    try:
+        assert w.backend_name == "pyav" and w.vlc is None  # libvlc cannot embed in an offscreen window
+        w.seek(segs[1].start + 0.5)
+        qtbot.waitUntil(lambda: w.picture.pixmap() is not None and not w.picture.pixmap().isNull(), timeout=20_000)
+        assert abs(w.position - (segs[1].start + 0.5)) < 0.1
+    finally:
+        w.close_player()
