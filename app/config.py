@@ -164,7 +164,13 @@ class PipelineSettings(_Model):
     stall_after_s: float = Field(3.0, gt=0, le=120, description="connected but no frames this long = STALLED")
     backoff_initial_s: float = Field(0.5, gt=0, le=60)
     backoff_cap_s: float = Field(30.0, gt=0, le=3600, description="longest wait between reconnect attempts")
-    decode_threads: int = Field(1, ge=0, le=16, description="FFmpeg decoder threads per stream (0 = auto)")
+    decode_threads: int = Field(1, ge=0, le=16, description="FFmpeg decoder threads per wall tile (0 = auto)")
+    main_decode_threads: int = Field(
+        0, ge=0, le=16, description="FFmpeg decoder threads for the focused main stream (0 = one per core)"
+    )
+    worker_nice: int = Field(
+        10, ge=0, le=19, description="pipeline threads run this much nicer than the GUI thread (Linux; 0 = off)"
+    )
     low_latency: bool = Field(True, description="small probe size, no input buffering")
 
 

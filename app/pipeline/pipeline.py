@@ -44,6 +44,7 @@ from app.pipeline.source import (
     open_source,
 )
 from app.pipeline.state import HealthSnapshot, StreamState
+from app.priority import lower_current_thread_priority
 from app.secrets import mask_url
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class PipelineOptions:
     transport: str = "tcp"
     # Decode on the demux thread (one thread per camera) instead of a decode thread fed by a queue.
     threaded_decode: bool = False
+    # The pipeline's threads run this much nicer than the GUI thread (app/priority.py; 0 = unchanged).
+    worker_nice: int = 10
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random | None = None) -> float:
@@ -233,7 +236,12 @@ class CameraPipeline:
 
     def set_keyframes_only(self, enabled: bool) -> None:
         """Decode only keyframes (about 7x cheaper): for tiles that fall behind on a crowded wall."""
-        self._keyframes_only = bool(enabled)
+        was, self._keyframes_only = self._keyframes_only, bool(enabled)
+        if was and not enabled:
+            # The next P-frame refers to pictures that were never decoded: resume at the next keyframe,
+            # or the tile shows a smeared picture for up to a GOP. (A plain flag write: the decoder at
+            # worst waits one more keyframe if it races with this.)
+            self._dec.need_key = True
 
     def add_packet_sink(self, sink: PacketSink) -> None:
         with self._lock:
@@ -310,6 +318,7 @@ class CameraPipeline:
 
     def _demux_loop(self) -> None:
         opts = self.options
+        lower_current_thread_priority(opts.worker_nice)
         try:
             spec = build_spec(self.url, transport=opts.transport, low_latency=opts.low_latency,
                               read_timeout_s=opts.read_timeout_s)  # fmt: skip
@@ -509,6 +518,7 @@ class CameraPipeline:
     # ------------------------------------------------------------------ internals: decode thread
 
     def _decode_loop(self) -> None:
+        lower_current_thread_priority(self.options.worker_nice)
         try:
             while True:
                 item = self._packets.get()

@@ -47,7 +47,10 @@ def pipeline_options(settings: PipelineSettings, cam: CameraConfig, variant: str
         stall_after_s=settings.stall_after_s,
         backoff_initial_s=settings.backoff_initial_s,
         backoff_cap_s=settings.backoff_cap_s,
-        decode_threads=settings.decode_threads,
+        # Tiles: one decoder thread each (dozens of cameras already fill the cores; extra threads only add
+        # switching). The focused main stream (1080p+, one at a time): FFmpeg frame+slice threads.
+        decode_threads=settings.main_decode_threads if variant == MAIN else settings.decode_threads,
+        worker_nice=settings.worker_nice,
         low_latency=settings.low_latency,
         transport=cam.transport,
     )

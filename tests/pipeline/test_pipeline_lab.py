@@ -9,6 +9,7 @@ import pytest
 
 from app.pipeline.pipeline import PipelineOptions
 from app.pipeline.state import StreamState
+from app.priority import thread_nice
 from app.secrets import MASK
 from tests.lab import free_port
 from tests.pipeline.conftest import wait_for, wait_state
@@ -170,3 +171,34 @@ def test_pipeline_threads_stop_cleanly(rtsp_lab, rtmp_lab, make_pipeline):
     alive = [t.name for t in threading.enumerate() if t.name.startswith(("camera:a", "camera:b"))]
     assert alive == []
     assert all(p.snapshot().state is StreamState.IDLE for p in ps)
+
+
+def test_worker_threads_run_nicer_than_the_gui_thread(rtsp_lab, make_pipeline):
+    """Under full load the kernel must schedule the GUI thread first (app/priority.py)."""
+    opts = PipelineOptions(open_timeout_s=5, read_timeout_s=4, threaded_decode=True, worker_nice=7)
+    p = make_pipeline(rtsp_lab.url(1), "nice", options=opts)
+    wait_state(p, StreamState.LIVE)
+    base = thread_nice(threading.get_native_id())
+    assert base is not None
+    for t in p.threads():
+        assert thread_nice(t.native_id) == min(19, base + 7), t.name
+    assert thread_nice(threading.get_native_id()) == base  # the caller (the GUI thread in the app) is untouched
+
+
+def test_leaving_keyframes_only_resumes_at_a_keyframe(rtsp_lab, make_pipeline):
+    """A P-frame after skipped pictures would smear the tile for up to a GOP: decoding restarts at a keyframe."""
+    p = make_pipeline(rtsp_lab.url(2), "kf")
+    wait_state(p, StreamState.LIVE)
+    frames: list[bool] = []
+    p.add_frame_sink(lambda frame, _t: frames.append(bool(frame.key_frame)), max_fps=1000)
+    wait_for(lambda: len(frames) > 20 and not all(frames), 20, what="full-rate frames (keyframes and others)")
+    p.set_keyframes_only(True)
+    wait_for(lambda: p.snapshot().fps_decoded < 4, 30, what="keyframe-only decoding (GOP 1 s)")
+    during = len(frames)
+    wait_for(lambda: len(frames) >= during + 2, 10, what="keyframes while keyframe-only")
+    assert all(frames[during:]), "keyframe-only mode decoded a non-keyframe"
+    p.set_keyframes_only(False)
+    after = len(frames)
+    wait_for(lambda: len(frames) > after + 20, 20, what="full-rate decoding again")
+    assert frames[after] is True, "decoding resumed on a P-frame whose references were skipped"
+    assert not all(frames[after:]), "full-rate decoding did not resume"
