@@ -9,9 +9,12 @@ outlives the QImage. It is drawn straight onto the raster backing store, no QPix
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QDrag, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QDrag, QFont, QFontMetrics, QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
 from app.pipeline.frames import Frame
@@ -21,6 +24,7 @@ from widgets.overlay_text import CONDITION_COLOR, OverlayText, overlay_text
 TILE_MIME = "application/x-vigil-tile"
 _BG = QColor("#07090c")
 _SELECT = QColor("#4fb3ff")
+FIGURES_REFRESH_S = 1.0  # fps/bitrate/latency figures on a tile refresh at most this often
 MOTION_COLOR = "#35d0c0"  # teal: distinct from the state colours (green/blue/amber/red/magenta)
 
 
@@ -46,6 +50,11 @@ class TileWidget(QWidget):
         self._buffer = None
         self._layer: QImage | None = None  # cached overlay (text, badges, border)
         self._layer_key: tuple | None = None
+        self._layer_region = QRegion()  # where the layer has anything drawn (collected while drawing it)
+        self._layer_rects: list[QRect] = []  # that region as non-overlapping rects, blitted per frame
+        self._layer_built_at = 0.0
+        self._bands_key: tuple | None = None
+        self._bands: list[QRect] = []  # letterbox bands around the picture
         self._image: QImage | None = None
         self._grey: QImage | None = None
         self._text: OverlayText = overlay_text(None)
@@ -120,12 +129,17 @@ class TileWidget(QWidget):
         return f
 
     def paintEvent(self, event) -> None:
+        # Per frame and tile at 32 tiles x 15 fps: fill only the letterbox bands (the picture covers the
+        # rest) and blit only the overlay's drawn parts; both halved the GUI thread's paint time.
         p = QPainter(self)
         r = self.rect()
-        p.fillRect(r, _BG)
         img = self._image if self.camera_id else None
-        if img is not None:
+        if img is None:
+            p.fillRect(r, _BG)
+        else:
             target = _fit(img.width(), img.height(), r)
+            for band in self._letterbox(r, target):
+                p.fillRect(band, _BG)
             if self._text.down:
                 # a down camera must never look live: desaturated and dimmed under the stamp
                 if self._grey is None:
@@ -137,7 +151,23 @@ class TileWidget(QWidget):
                 p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, target.width() != img.width())
                 p.drawImage(target, img)
                 self.frames_painted += 1
-        p.drawImage(0, 0, self._overlay_layer(r, img is not None))
+        layer = self._overlay_layer(r, img is not None)
+        for rr in self._layer_rects:
+            p.drawImage(rr, layer, rr)
+
+    def _letterbox(self, r: QRect, target: QRectF) -> list[QRect]:
+        """The parts of *r* not fully covered by the picture at *target* (cached per geometry)."""
+        key = (r.width(), r.height(), target.left(), target.top(), target.width(), target.height())
+        if key != self._bands_key:
+            left, top = int(np.ceil(target.left())), int(np.ceil(target.top()))
+            covered = QRect(left, top, int(target.right()) - left, int(target.bottom()) - top)
+            self._bands = list(QRegion(r).subtracted(QRegion(covered)))
+            self._bands_key = key
+        return self._bands
+
+    def _mark(self, rect: QRect) -> None:
+        """Record that the overlay layer being built draws inside *rect* (only those parts are blitted)."""
+        self._layer_region = self._layer_region.united(QRegion(rect))
 
     def _overlay_layer(self, r: QRect, has_image: bool) -> QImage:
         """Text, badges and border rendered once per change into a transparent layer, then blitted per frame.
@@ -147,13 +177,15 @@ class TileWidget(QWidget):
         """
         key = (self._text, r.width(), r.height(), has_image, self.camera_id, self.show_overlay, self.selected,
                self.drop_target, self._motion, getattr(self, "alarm_color", None))  # fmt: skip
-        if key == self._layer_key and self._layer is not None:
+        if self._layer is not None and (key == self._layer_key or self._only_figures_changed(key)):
             return self._layer
         layer = QImage(max(1, r.width()), max(1, r.height()), QImage.Format.Format_ARGB32_Premultiplied)
         layer.fill(Qt.GlobalColor.transparent)
+        self._layer_region = QRegion()
         p = QPainter(layer)
         t = self._text
         if not self.camera_id:
+            self._mark(r)
             p.setPen(QColor("#3a414b"))
             p.setFont(self._font(max(10, r.height() / 12)))
             p.drawText(r, Qt.AlignmentFlag.AlignCenter, "empty")
@@ -169,11 +201,23 @@ class TileWidget(QWidget):
         self._draw_frame_border(p, r)
         p.end()
         self._layer, self._layer_key = layer, key
+        self._layer_rects = list(self._layer_region)
+        self._layer_built_at = time.monotonic()
         return layer
+
+    def _only_figures_changed(self, key: tuple) -> bool:
+        """The health tick updates fps/bitrate/latency twice a second on every tile; re-laying out the
+        text for that is the bulk of a tile's overlay cost. Figures-only changes wait up to 1 s (the next
+        frame after that picks them up); a state, reason, condition or size change redraws at once."""
+        old = self._layer_key
+        if old is None or key[1:] != old[1:] or time.monotonic() - self._layer_built_at >= FIGURES_REFRESH_S:
+            return False
+        return replace(old[0], details=key[0].details) == key[0]
 
     def _draw_motion(self, p: QPainter, r: QRect) -> None:
         """A MOTION badge bottom-left (with labels, e.g. "MOTION · person") and the moving boxes, if any."""
         _active, regions, labels = self._motion
+        pic = None
         if regions and self._image is not None:
             pic = _fit(self._image.width(), self._image.height(), r)
             p.setPen(QPen(QColor(MOTION_COLOR), 2))
@@ -189,6 +233,9 @@ class TileWidget(QWidget):
         w = min(fm.horizontalAdvance(text) + 12, r.width() - 8)
         bottom_bar = int(fs * 1.35) if self.show_overlay and r.height() >= 60 else 0
         box = QRect(r.left() + 4, r.bottom() - bottom_bar - h - 3, w, h)
+        if pic is not None:
+            self._mark(pic.toAlignedRect())
+        self._mark(box)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(MOTION_COLOR))
         p.drawRoundedRect(box, 3, 3)
@@ -204,6 +251,9 @@ class TileWidget(QWidget):
 
     def _draw_frame_border(self, p: QPainter, r: QRect) -> None:
         alarm = getattr(self, "alarm_color", None)
+        edge = 7 if alarm else 4  # the widest line below reaches this far in from the tile's edge
+        inner = r.adjusted(edge, edge, -edge, -edge)
+        self._layer_region = self._layer_region.united(QRegion(r).subtracted(QRegion(inner)))
         if alarm:
             p.setPen(QPen(QColor(alarm), 6))
             p.setBrush(Qt.BrushStyle.NoBrush)
@@ -226,6 +276,7 @@ class TileWidget(QWidget):
         fm = QFontMetrics(f)
         w = fm.horizontalAdvance(t.state) + int(h * 0.7)
         rect = QRect(right - w, top, w, h)
+        self._mark(rect.adjusted(-h - 4, 0, 0, 0) if t.keyframes_only else rect)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(t.color))
         p.drawRoundedRect(rect, 3, 3)
@@ -251,6 +302,7 @@ class TileWidget(QWidget):
     def _draw_overlay(self, p: QPainter, r: QRect, t: OverlayText, has_image: bool) -> None:
         fs = self._metrics(r)
         bar_h = int(fs * 1.7)
+        self._mark(QRect(r.left(), r.top(), r.width(), bar_h))
         p.fillRect(QRect(r.left(), r.top(), r.width(), bar_h), QColor(0, 0, 0, 165))
         left = self._badge(p, r.right() - 3, r.top() + 3, bar_h - 6, t)
         p.setPen(QColor("#ffffff"))
@@ -265,6 +317,7 @@ class TileWidget(QWidget):
             p.setFont(f)
             x = r.left() + 4
             ch = int(fs * 1.25)
+            self._mark(QRect(r.left(), y, r.width(), ch))
             for c in t.conditions:
                 w = fm.horizontalAdvance(c) + 10
                 if x + w > r.right():
@@ -282,6 +335,7 @@ class TileWidget(QWidget):
             f = self._font(fs * 0.8)
             fm = QFontMetrics(f)
             bh = int(fs * 1.35)
+            self._mark(QRect(r.left(), r.bottom() - bh + 1, r.width(), bh))
             p.fillRect(QRect(r.left(), r.bottom() - bh + 1, r.width(), bh), QColor(0, 0, 0, 150))
             p.setFont(f)
             p.setPen(QColor("#d8dde5"))
@@ -290,6 +344,7 @@ class TileWidget(QWidget):
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)  # fmt: skip
 
     def _draw_stamp(self, p: QPainter, r: QRect, t: OverlayText) -> None:
+        self._mark(r)  # a down or pictureless tile repaints rarely: the whole layer
         fs = self._metrics(r)
         stamp = t.stamp or ("CONNECTING…" if t.state == "CONNECTING" else "NO PICTURE")
         color = QColor(t.color) if t.down else QColor("#8a93a0")
