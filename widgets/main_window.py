@@ -144,7 +144,7 @@ def store_health_sentence(store) -> str:
         healthy = not last_error
     if healthy:
         return ""
-    for attr in ("sentence", "summary", "words"):
+    for attr in ("message", "sentence", "summary"):
         v = getattr(st, attr, None)
         try:
             v = v() if callable(v) else v

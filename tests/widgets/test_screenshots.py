@@ -25,14 +25,15 @@ def _distinct_colours(img: QImage, step: int = 37) -> int:
 
 @pytest.mark.lab
 @pytest.mark.gui
-def test_screenshots_of_wall_and_focus_under_xvfb(xvfb, rtsp_lab):
+def test_screenshots_of_wall_and_focus_under_xvfb(xvfb, rtsp_lab, capsys):
     env = xvfb.env()  # DISPLAY=:N, QT_QPA_PLATFORM=xcb
     cmd = [sys.executable, "-m", "tests.widgets.screenshot_app", "--out", str(OUT),
            "--rtsp", f"rtsp://127.0.0.1:{rtsp_lab.port}/cam{{n}}", "--refused-port", str(free_port())]  # fmt: skip
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     paths = [line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.startswith("screenshot: ")]
-    for p in paths:
-        print(f"screenshot saved: {p}")
+    with capsys.disabled():  # straight to the terminal (CI log), not swallowed by pytest's capture
+        for p in paths:
+            print(f"\nscreenshot saved: {p}", flush=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert [Path(p).name for p in paths] == ["wall_4x4.png", "focused.png"]
     for p in paths:

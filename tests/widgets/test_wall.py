@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel, QMenu
 
 from app.config import CameraConfig, load_config
 from app.pipeline.state import StreamState
+from app.store import Store
+from app.store.db import sqlite_url
 from tests.widgets.conftest import demo_cam, make_config
+from widgets.main_window import screen_choices, store_health_sentence
 
 WAIT = 30_000
 
@@ -185,7 +192,109 @@ def test_overlay_follows_a_real_camera_dropping_and_coming_back(qtbot, make_wind
     qtbot.waitUntil(lambda: tile.overlay().state == "OFFLINE", timeout=WAIT)
     t = tile.overlay()
     assert t.down and t.stamp.startswith("OFFLINE since ") and t.reason
-    assert win.live_label.text() == "Cameras: 1/2 live" or win.frames.snapshots["lab-cam"].state is StreamState.OFFLINE
+    # the status bar follows at the next health tick (<= 0.5 s); the demo camera stays live meanwhile
+    qtbot.waitUntil(lambda: win.live_label.text() == "Cameras: 1/2 live", timeout=WAIT)
+    assert win.frames.snapshots["lab-cam"].state is StreamState.OFFLINE
+    assert win.frames.snapshots["other"].state is StreamState.LIVE
     srv.start()
     qtbot.waitUntil(lambda: tile.overlay().state == "LIVE", timeout=WAIT)
     assert not tile.overlay().down and tile.overlay().reason.startswith("recovered at ")
+
+
+def test_status_bar_cpu_memory_and_painted_fps_are_plausible(qtbot, make_window):
+    win = make_window(make_config(nine()[:2], "2x2"))
+    pat = re.compile(r"CPU (\d+)% · RAM (\d+) MB")
+    qtbot.waitUntil(lambda: pat.fullmatch(win.cpu_label.text()) is not None, timeout=WAIT)  # 2 s sampler
+    cpu, ram = map(int, pat.fullmatch(win.cpu_label.text()).groups())
+    assert 0 <= cpu <= 100 * (os.cpu_count() or 1)
+    assert 30 <= ram <= 64_000  # a Python + Qt + FFmpeg process, in MB
+    assert abs(ram - win.rss_mb) < 1
+    fps = re.compile(r"Wall: (\d+) fps painted")
+    assert fps.fullmatch(win.fps_label.text())
+    # two live 10 fps demo cameras: the paint timer paints their frames
+    qtbot.waitUntil(lambda: int(fps.fullmatch(win.fps_label.text()).group(1)) > 0, timeout=WAIT)
+    assert int(fps.fullmatch(win.fps_label.text()).group(1)) <= 2 * 10 * 3  # 2 tiles x 10 fps, ample margin
+
+
+def test_f11_toggles_full_screen(qtbot, make_window):
+    win = make_window(make_config(nine()[:1], "2x2"))
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=WAIT)
+    assert not win.isFullScreen()
+    qtbot.keyClick(win.wall, Qt.Key.Key_F11)
+    qtbot.waitUntil(win.isFullScreen, timeout=WAIT)
+    qtbot.keyClick(win.wall, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not win.isFullScreen(), timeout=WAIT)
+    assert win.menuBar().isVisible()
+
+
+def test_tour_advances_by_its_timer(qtbot, make_window):
+    win = make_window(make_config(nine(), "2x2", tour_seconds=0.3))
+    assert win.tour_timer.isActive() and win.tour_action.isChecked()
+    win._last_input = 0.0  # no operator input yet
+    assert win.wall.page == 0
+    with qtbot.waitSignal(win.wall.page_changed, timeout=WAIT) as sig:
+        pass
+    assert sig.args == [1, 3] and win.wall.page == 1
+    qtbot.waitUntil(lambda: win.wall.page == 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: win.wall.page == 0, timeout=WAIT)  # wraps around
+    assert "· tour" in win.page_label.text()
+
+
+def test_status_bar_says_when_history_is_not_written(qtbot, make_window, tmp_path):
+    (tmp_path / "not-a-db").mkdir()  # a directory where the SQLite file should be: the store cannot open it
+    broken = Store(sqlite_url(tmp_path / "not-a-db"))
+    win = make_window(make_config(nine()[:1], "2x2"), services=[("store", broken)])
+    qtbot.waitUntil(win.store_label.isVisible, timeout=WAIT)
+    text = win.store_label.text()  # the store's own sentence when it offers one (WriterStatus.message)
+    assert "not written" in text.lower() or "history is off" in text.lower(), text
+    assert "database" in text and "unable to open" in text, text
+    broken.stop(drain_timeout_s=0.5)  # nothing can be written: do not wait the default 15 s at teardown
+
+
+def test_status_bar_is_quiet_when_history_is_written(qtbot, make_window, tmp_path):
+    good = Store(sqlite_url(tmp_path / "h.sqlite3"))
+    win = make_window(make_config(nine()[:1], "2x2"), services=[("store", good)])
+    win._sample_process()
+    assert not win.store_label.isVisible() and win.store_label.text() == "", (win.store_label.text(), good.status())
+    assert store_health_sentence(good) == ""
+
+
+def test_store_health_sentence_tolerates_missing_fields():
+    class Bare:  # a store whose status has none of the fields the window knows about
+        def status(self):
+            return object()
+
+    class Failing:
+        def status(self):
+            raise RuntimeError("boom")
+
+    assert store_health_sentence(None) == "" and store_health_sentence(object()) == ""
+    assert store_health_sentence(Bare()) == ""
+    assert store_health_sentence(Failing()) == "History: status unavailable (RuntimeError)"
+
+
+def test_open_page_on_a_chosen_monitor(qtbot, make_window):
+    win = make_window(make_config(nine(), "2x2"))
+    screens = QGuiApplication.screens()
+    choices = screen_choices(screens, win.screen())
+    assert [s for _, s in choices] == screens and len(choices) >= 1
+    for i, (label, s) in enumerate(choices):
+        g = s.geometry()
+        assert label.startswith(f"{i + 1}: {s.name() or f'Screen {i + 1}'}")
+        assert f"{g.width()}x{g.height()}" in label
+    assert sum(1 for label, _ in choices if label.endswith("· this window")) == 1
+    menu = QMenu(win)
+    acts = win.build_screen_menu(menu, page=1)
+    assert [a.text() for a in acts] == [label for label, _ in choices]
+    acts[0].trigger()  # the only screen under offscreen is this window's: a normal window on it
+    [pw] = win.page_windows
+    qtbot.addWidget(pw)
+    assert pw.screen() is screens[0] and not pw.isFullScreen()
+    assert [t.camera_id for t in pw.view.tiles] == ["cam-4", "cam-5", "cam-6", "cam-7"]
+    # Ctrl+N with at most one other screen opens at once (no menu)
+    opened = win.open_page_window_chosen()
+    qtbot.addWidget(opened)
+    assert opened in win.page_windows and len(win.page_windows) == 2
+    for w in list(win.page_windows):
+        w.close()
