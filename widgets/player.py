@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QPushButton,
     QVBoxLayout,
@@ -26,10 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.recording.playback import PyAvPlayback, Timeline, export_clip, save_snapshot
+from app.recording.segments import lock_segment
 
 log = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+LOCKED_COLOR = "#d9a13d"  # a locked segment (kept by retention) on the timeline
 EVENT_LEAD_S = 1.0  # show this much before a motion event
 
 
@@ -173,12 +178,14 @@ class TimelineBar(QWidget):
     """Segments as blocks, motion events as marks, the play head; click or drag to seek."""
 
     seek_requested = Signal(float)
+    lock_requested = Signal(int, bool)  # segment index, lock (True) / unlock (False)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumHeight(28)
         self.timeline: Timeline | None = None
         self.head: float | None = None
+        self.menu: QMenu | None = None  # the last context menu (kept so it is not garbage-collected)
 
     def set_timeline(self, tl: Timeline) -> None:
         self.timeline = tl
@@ -209,7 +216,7 @@ class TimelineBar(QWidget):
             h = self.height()
             for s in self.timeline.segments:
                 p.fillRect(QRectF(self.x_for(s.start), h * 0.35, max(1.0, self.x_for(s.end) - self.x_for(s.start)),
-                                  h * 0.4), QColor("#3d7bd9"))  # fmt: skip
+                                  h * 0.4), QColor(LOCKED_COLOR if s.locked else "#3d7bd9"))  # fmt: skip
             for e in self.timeline.events:
                 p.fillRect(QRectF(self.x_for(e.start), 0, max(2.0, self.x_for(e.end) - self.x_for(e.start)), h * 0.3),
                            QColor("#f1a340"))  # fmt: skip
@@ -217,22 +224,62 @@ class TimelineBar(QWidget):
                 p.fillRect(QRectF(self.x_for(self.head) - 1, 0, 2, h), QColor("white"))
         p.end()
 
+    def segment_at(self, x: float) -> int | None:
+        """Index of the segment under *x* (the nearest one within 3 px, so a 1 px block can be hit)."""
+        if not self.timeline or not self.timeline.segments:
+            return None
+        t = self.t_for(x)
+        slack = 3 * (self._span()[1] - self._span()[0]) / max(self.width(), 1)
+        best = None
+        for i, s in enumerate(self.timeline.segments):
+            d = 0.0 if s.start <= t < s.end else min(abs(t - s.start), abs(t - s.end))
+            if d <= slack and (best is None or d < best[0]):
+                best = (d, i)
+        return None if best is None else best[1]
+
+    def context_menu_at(self, x: float) -> QMenu | None:
+        """The timeline's context menu for position *x*: lock / unlock the segment there."""
+        i = self.segment_at(x)
+        if i is None:
+            return None
+        seg = self.timeline.segments[i]
+        hms = [time.strftime("%H:%M:%S", time.localtime(t)) for t in (seg.start, seg.end)]
+        span = f"{hms[0]} to {hms[1]}"
+        menu = QMenu(self)
+        if seg.locked:
+            menu.addAction(f"Unlock segment {span}", lambda: self.lock_requested.emit(i, False))
+        else:
+            menu.addAction(f"Lock segment {span} (retention keeps it)", lambda: self.lock_requested.emit(i, True))
+        self.menu = menu
+        return menu
+
     def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton:
+            menu = self.context_menu_at(event.position().x())
+            if menu is not None:
+                menu.popup(event.globalPosition().toPoint())
+            return
         self.seek_requested.emit(self.t_for(event.position().x()))
 
     def mouseMoveEvent(self, event) -> None:
-        if event.buttons():
+        if event.buttons() & Qt.MouseButton.LeftButton:
             self.seek_requested.emit(self.t_for(event.position().x()))
 
 
 class PlayerWidget(QWidget):
-    """``PlayerWidget(timeline, backend="auto"|"pyav"|"vlc")``; call ``close_player()`` before deleting."""
+    """``PlayerWidget(timeline, backend="auto"|"pyav"|"vlc", index=...)``; call ``close_player()`` before
+    deleting. *index* (the recorder's SegmentIndex) receives lock/unlock mirrors (the store's flag)."""
+
+    lock_finished = Signal(str, bool, str)  # segment path, locked, error ("" = done); from the lock worker
 
     def __init__(self, timeline: Timeline, backend: str = "auto", export_dir: Path | None = None,
-                 parent: QWidget | None = None) -> None:  # fmt: skip
+                 parent: QWidget | None = None, index=None) -> None:  # fmt: skip
         super().__init__(parent)
         self.timeline = timeline
+        self.index = index
         self.export_dir = export_dir or Path.home()
+        self.notice = QLabel("")
+        self.notice.setWordWrap(True)
         self.picture = QLabel("no recording" if not timeline.segments else "")
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.picture.setMinimumSize(320, 180)
@@ -256,6 +303,11 @@ class PlayerWidget(QWidget):
         lay.addWidget(self.picture, 1)
         lay.addWidget(self.bar)
         lay.addLayout(row)
+        lay.addWidget(self.notice)
+        # marker files may sit on a NAS: lock/unlock runs on one worker, never on the GUI thread
+        self._lock_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="player-lock")
+        self.bar.lock_requested.connect(self.set_segment_locked)
+        self.lock_finished.connect(self._on_lock_finished)
         self.backend_name = self._pick_backend(backend)
         self.pyav: PyAvPlayback | None = None
         self.vlc: VlcBackend | None = None
@@ -322,6 +374,30 @@ class PlayerWidget(QWidget):
         if e is not None:
             self.seek(max(e.start - EVENT_LEAD_S, self.timeline.start or e.start))
 
+    def set_segment_locked(self, i: int, locked: bool) -> None:
+        """Lock (retention never deletes it) or unlock segment *i*: marker file, then the index mirror."""
+        path = self.timeline.segments[i].path
+
+        def work() -> None:
+            try:
+                lock_segment(path, locked, self.index)
+            except OSError as e:
+                self.lock_finished.emit(path, not locked, str(e))
+                return
+            self.lock_finished.emit(path, locked, "")
+
+        self._lock_pool.submit(work)
+
+    def _on_lock_finished(self, path: str, locked: bool, error: str) -> None:
+        segs = tuple(replace(s, locked=locked) if s.path == path else s for s in self.timeline.segments)
+        self.timeline = replace(self.timeline, segments=segs)
+        self.bar.set_timeline(self.timeline)
+        name = Path(path).name
+        if error:
+            self.notice.setText(f"Could not {'unlock' if locked else 'lock'} {name}: {error}")
+        else:
+            self.notice.setText(f"{name} {'locked: retention keeps it' if locked else 'unlocked'}")
+
     def snapshot(self, png: Path) -> Path:
         loc = self.timeline.locate(self.position or 0.0)
         if loc is None:
@@ -375,6 +451,7 @@ class PlayerWidget(QWidget):
 
     def close_player(self) -> None:
         self._timer.stop()
+        self._lock_pool.shutdown(wait=True)  # a lock in flight is finished, not lost
         if self.pyav is not None:
             self.pyav.stop()
         if self.vlc is not None:

@@ -74,7 +74,9 @@ class RecordingsPanel(QWidget):
         fut.add_done_callback(lambda f: self.timeline_ready.emit(f.result()) if not f.exception() else None)
 
     def _show_player(self, tl: Timeline) -> None:
-        p = PlayerWidget(tl, export_dir=recordings_root(self.runtime).parent)
+        p = PlayerWidget(
+            tl, export_dir=recordings_root(self.runtime).parent, index=getattr(self.recorder, "index", None)
+        )
         p.setWindowTitle(f"Recordings — {tl.camera_id}")
         p.resize(960, 620)
         self.players.append(p)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.recording.segments import LOCK_SUFFIX, Segment, SegmentIndex, scan_segments
+from app.recording.segments import LOCK_SUFFIX, Segment, SegmentIndex, is_locked, scan_segments
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,8 @@ class RetentionService:
         deleted = 0
         freed = 0
         for s in plan.delete:
+            if is_locked(s.path):  # locked by the operator since the scan: the marker is the truth
+                continue
             try:
                 Path(s.path).unlink()
                 Path(s.path + LOCK_SUFFIX).unlink(missing_ok=True)
@@ -180,7 +182,8 @@ class RetentionService:
         if deleted:
             log.info("retention: deleted %d segment(s), %.1f MB", deleted, freed / 1e6)
             self._remove_empty_dirs()
-        kept = [s for s in segs if s not in set(plan.delete)]
+        gone = {s.path for s in plan.delete if not Path(s.path).exists()}
+        kept = [s for s in segs if s.path not in gone]
         free_after = free + freed
         with self._lock:
             prev = self._status

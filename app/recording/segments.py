@@ -116,12 +116,38 @@ def scan_segments(root: Path, camera_id: str | None = None) -> list[Segment]:
 
 
 def set_locked(segment_path: str | Path, locked: bool) -> None:
-    """Operator lock: retention never deletes a locked segment."""
-    marker = Path(str(segment_path) + LOCK_SUFFIX)
+    """Operator lock: retention never deletes a locked segment.
+
+    THE lock is the ``<segment>.locked`` marker next to the file: retention reads only it, and so does
+    :func:`parse_segment` (hence every Segment's ``locked``). A store's ``locked`` column is a mirror
+    written by :func:`lock_segment`. The marker lives next to the file so that it survives a database
+    change, is visible to anyone looking at the folder, and is checked by retention without a query.
+    """
+    path = Path(segment_path)
+    marker = Path(str(path) + LOCK_SUFFIX)
     if locked:
+        if not path.is_file():
+            raise FileNotFoundError(f"cannot lock {path.name}: the segment file no longer exists")
         marker.touch()
     else:
         marker.unlink(missing_ok=True)
+
+
+def is_locked(segment_path: str | Path) -> bool:
+    return Path(str(segment_path) + LOCK_SUFFIX).exists()
+
+
+def lock_segment(segment_path: str | Path, locked: bool, index: SegmentIndex | None = None) -> None:
+    """Lock/unlock a segment: the marker file first (the truth), then the index's mirror, if it keeps one
+    (``index.lock_segment(path, locked)``: the store's ``recording_segments.locked``). A failing mirror
+    is logged, never undoes the marker: retention goes by the marker."""
+    set_locked(segment_path, locked)
+    mirror = getattr(index, "lock_segment", None)
+    if mirror is not None:
+        try:
+            mirror(str(segment_path), locked)
+        except Exception:
+            log.exception("mirroring the lock of %s into the index failed (the lock itself holds)", segment_path)
 
 
 class DirectoryIndex:
@@ -139,6 +165,9 @@ class DirectoryIndex:
 
     def remove_segment(self, path: str) -> None:
         Path(path + LOCK_SUFFIX).unlink(missing_ok=True)
+
+    def lock_segment(self, path: str, locked: bool) -> None:
+        set_locked(path, locked)  # the folder's "index" of locks is the marker itself
 
     def add_motion_event(self, event: StoredMotionEvent) -> None:
         folder = self.root / check_camera_id(event.camera_id)

@@ -86,6 +86,12 @@ class _StoreAndDirectoryIndex:
         if (store := self._store()) is not None:
             store.remove_segment(path)
 
+    def lock_segment(self, path: str, locked: bool) -> None:
+        """The operator's lock: the folder's marker is the truth (retention reads it); the store mirrors it."""
+        self.directory.lock_segment(path, locked)
+        if (store := self._store()) is not None:
+            store.lock_segment(path, locked)
+
     def add_motion_event(self, event) -> None:
         self.directory.add_motion_event(event)
         if (store := self._store()) is not None:

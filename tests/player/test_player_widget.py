@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -126,3 +127,59 @@ def test_auto_backend_offscreen_is_pyav(qtbot, recorded):
         assert abs(w.position - (segs[1].start + 0.5)) < 0.1
     finally:
         w.close_player()
+
+
+def test_timeline_context_menu_locks_and_unlocks_a_segment(qtbot, recorded, tmp_path):
+    from types import SimpleNamespace
+
+    from PySide6.QtCore import QPoint, Qt
+
+    from app.recording.segments import DirectoryIndex, is_locked, parse_segment
+    from app.recording.wiring import _StoreAndDirectoryIndex
+    from app.store import Store, repository
+    from app.store.db import sqlite_url
+
+    root = tmp_path / "rec"
+    shutil.copytree(recorded[0], root)  # the session's files stay unlocked for the other tests
+    store = Store(sqlite_url(tmp_path / "history.sqlite3"))
+    store.start()
+    index = _StoreAndDirectoryIndex(SimpleNamespace(services=[("store", store)]), DirectoryIndex(root))
+    for s in index.segments("play"):
+        index.add_segment(s)
+    w = PlayerWidget(timeline(index), backend="pyav", index=index)
+    qtbot.addWidget(w)
+    w.resize(800, 500)
+    w.show()
+    try:
+        seg = w.timeline.segments[1]
+        x = int(w.bar.x_for((seg.start + seg.end) / 2))
+        head = w.position
+
+        def right_click_action():
+            qtbot.mouseClick(w.bar, Qt.MouseButton.RightButton, pos=QPoint(x, w.bar.height() // 2))
+            assert w.bar.menu is not None
+            (act,) = w.bar.menu.actions()
+            return act
+
+        act = right_click_action()
+        assert act.text().startswith("Lock segment")
+        assert w.position == head  # a right-click does not seek
+        act.trigger()
+        qtbot.waitUntil(lambda: w.timeline.segments[1].locked, timeout=10_000)
+        assert is_locked(seg.path) and parse_segment(Path(seg.path)).locked  # the marker: what retention reads
+        assert not any(s.locked for i, s in enumerate(w.timeline.segments) if i != 1)
+        assert "locked" in w.notice.text()
+        assert store.flush(30)
+        rows = {r["path"]: r["locked"] for r in store.query(repository.recording_segments, "play", 0, 2e9).result(30)}
+        assert rows[seg.path] is True and sum(rows.values()) == 1  # the store mirrors it
+        act = right_click_action()
+        assert act.text().startswith("Unlock segment")
+        act.trigger()
+        qtbot.waitUntil(lambda: not w.timeline.segments[1].locked, timeout=10_000)
+        assert not is_locked(seg.path)
+        assert store.flush(30)
+        rows = {r["path"]: r["locked"] for r in store.query(repository.recording_segments, "play", 0, 2e9).result(30)}
+        assert not any(rows.values())
+    finally:
+        w.close_player()
+        store.stop()

@@ -92,3 +92,61 @@ def test_retention_service_thread_runs_and_stops(tmp_path):
         svc.stop()
     assert not any(f.exists() for f in files)
     assert svc.status().free_bytes > 0
+
+
+def _store_rows(store, cam: str = "cam1") -> dict[str, bool]:
+    from app.store import repository
+
+    assert store.flush(30)
+    return {r["path"]: r["locked"] for r in store.query(repository.recording_segments, cam, 0, 2e9).result(30)}
+
+
+def test_locked_segment_survives_retention_and_the_store_mirrors_the_marker(tmp_path):
+    from app.recording.segments import DirectoryIndex, is_locked, lock_segment, parse_segment
+    from app.recording.wiring import _StoreAndDirectoryIndex
+    from app.store import Store
+    from app.store.db import sqlite_url
+
+    store = Store(sqlite_url(tmp_path / "history.sqlite3"))
+    store.start()
+    try:
+        root = tmp_path / "rec"
+        index = _StoreAndDirectoryIndex(SimpleNamespace(services=[("store", store)]), DirectoryIndex(root))
+        files = _make_files(root, 6, 100_000, NOW - 3600)
+        for f in files:
+            index.add_segment(parse_segment(f))
+        lock_segment(files[0], True, index)  # what the player's "Lock segment" action calls
+        assert is_locked(files[0]) and parse_segment(files[0]).locked
+        assert _store_rows(store) == {str(f): f == files[0] for f in files}
+        # the operator locks files[1] while a retention run is between its scan and its deletions
+        late = []
+
+        def disk_usage(_p):
+            if not late:
+                lock_segment(files[1], True, index)
+                late.append(True)
+            return (100 * GB, 50 * GB, 50 * GB)
+
+        settings = SimpleNamespace(max_age_days=30.0, min_free_gb=0.0, max_total_gb=150_000 / GB,
+                                   cleanup_interval_s=60)  # fmt: skip
+        svc = RetentionService(settings, root, index, disk_usage=disk_usage)
+        svc.run_once(now=NOW)
+        assert {Path(s.path) for s in scan_segments(root)} == {files[0], files[1]}  # both locks held
+        assert _store_rows(store) == {str(files[0]): True, str(files[1]): True}
+        lock_segment(files[0], False, index)
+        assert _store_rows(store)[str(files[0])] is False
+        svc.run_once(now=NOW)  # unlocked: now the cap takes it
+        assert not files[0].exists() and files[1].exists()
+        assert _store_rows(store) == {str(files[1]): True}
+    finally:
+        store.stop()
+
+
+def test_locking_a_segment_that_is_gone_says_so(tmp_path):
+    import pytest
+
+    from app.recording.segments import lock_segment
+
+    with pytest.raises(FileNotFoundError, match="no longer exists"):
+        lock_segment(tmp_path / "cam1_20240101T000000_000Z_10000.mp4", True)
+    assert not list(tmp_path.iterdir())  # no orphan marker
