@@ -405,6 +405,7 @@ class ManagedProcess:
             return
         if self.proc.poll() is None:
             self._signal_group(self.stop_signal)
+            self._signal_group(signal.SIGCONT)  # a paused server must wake up to handle the signal
             try:
                 self.proc.wait(STOP_GRACE_S)
             except subprocess.TimeoutExpired:
@@ -433,6 +434,16 @@ class ManagedProcess:
             log.error("%s: pid %s survived SIGKILL?", self.name, self.proc.pid)
         log.info("%s: killed pid %s", self.name, self.proc.pid)
         self._reap()
+
+    def pause(self) -> None:
+        """Freeze the whole process group (SIGSTOP): connections stay open, nothing is sent (a hung camera)."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo pause() (SIGCONT)."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGCONT)
 
     def _reap(self) -> None:
         self.proc = None

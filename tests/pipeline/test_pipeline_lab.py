@@ -202,3 +202,29 @@ def test_leaving_keyframes_only_resumes_at_a_keyframe(rtsp_lab, make_pipeline):
     wait_for(lambda: len(frames) > after + 20, 20, what="full-rate decoding again")
     assert frames[after] is True, "decoding resumed on a P-frame whose references were skipped"
     assert not all(frames[after:]), "full-rate decoding did not resume"
+
+
+def test_hung_server_is_stalled_then_live_again(rtsp_server_factory, make_pipeline):
+    """Connected but no pictures (the server is frozen with SIGSTOP): STALLED, not OFFLINE; then LIVE again."""
+    srv = rtsp_server_factory(mounts=1)
+    opts = PipelineOptions(open_timeout_s=5, read_timeout_s=60, stall_after_s=1.5, backoff_initial_s=0.2)
+    p = make_pipeline(srv.url(1), "hung", options=opts)
+    wait_state(p, StreamState.LIVE)
+
+    def polled(state):
+        def check():
+            p.poll()  # the supervisor's watchdog does this in the app
+            s = p.snapshot()
+            return s if s.state is state else None
+
+        return check
+
+    srv.pause()
+    try:
+        snap = wait_for(polled(StreamState.STALLED), 20, what="STALLED while the server is frozen")
+        assert "no picture" in snap.reason and "connected" in snap.reason
+        assert snap.stalls_total == 1
+    finally:
+        srv.resume()
+    snap = wait_for(polled(StreamState.LIVE), 30, what="LIVE again once the server runs")
+    assert snap.reconnects_total == 0  # the same connection carried on: no reconnect was needed
