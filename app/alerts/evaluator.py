@@ -4,7 +4,8 @@ Per alert key (``alertname:subject``):
 
 - **debounce**: a rule must fire continuously for ``debounce_s`` (per-rule override) before an alert is
   raised; one evaluation without it resets the wait ("tell me after 30 s, not on every blip").
-  ``started_at`` is when the condition began, not when the alert was raised.
+  ``started_at`` is when the condition began, not when the alert was raised. An observation with
+  ``since`` (a camera outage: see :mod:`app.alerts.outage`) is timed from there instead.
 - **hysteresis**: an open alert resolves itself only after the condition has been absent continuously for
   ``clear_s``; if it comes back sooner the same alert stays open (no flapping pairs of alerts).
 - **lifecycle**: active -> acknowledged (who, when, note) -> resolved (auto: "condition cleared", or by an
@@ -106,7 +107,9 @@ class AlertEvaluator:
             if tr is None:
                 tr = self._tracks[key] = _Track(o.rule)
             tr.rule, tr.present, tr.clear_since = o.rule, True, None
-            if tr.first_seen is None:
+            if o.since is not None:  # the caller knows when it began (an outage across reconnect attempts)
+                tr.first_seen = min(o.since, now)
+            elif tr.first_seen is None:
                 tr.first_seen = now
             if tr.alert is None and not tr.latched and now - tr.first_seen >= self._debounce(o.rule):
                 alert = Alert(self._new_id(), key, o.rule.alertname, o.rule.severity, AlertStatus.ACTIVE, o.summary,

@@ -1,8 +1,12 @@
 """``AlertEngine``: evaluates the rules about once a second on its own thread (Runtime service ``alerts``).
 
 Inputs: ``supervisor.snapshots()`` (states + conditions, incl. NETWORK_DOWN/HLS_* merged by the health
-monitor), optional probe results that belong to no camera (analytics API errors, device DISK_FULL), and
-the free space of Vigil's data disk. Outputs: every lifecycle change is persisted through the store
+monitor; states go through the :class:`~app.alerts.outage.OutageTracker`, which turns reconnect cycles into
+one outage and counts drops for flapping), the probe results (those that belong to no camera become their
+own alerts - analytics API errors, device DISK_FULL / NOT_STREAMING / UNREACHABLE; camera-scoped ones lend
+their error words to the camera's conditions), the recorder's errors (``RecordingStopped``: disk full, I/O
+error) and the free space of the watched disks (Vigil's data disk; the recordings disk, wherever
+``recording.root`` puts it). Outputs: every lifecycle change is persisted through the store
 (``record_alert``), handed to the sinks (log, webhooks) and to subscribers (the alarm panel), and the open
 alerts are available as an immutable snapshot (``active()``). Operator actions (``acknowledge``,
 ``resolve``) take the engine lock for microseconds and never wait on the database.
@@ -11,14 +15,17 @@ alerts are available as an immutable snapshot (``active()``). Operator actions (
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.alerts.evaluator import Alert, AlertError, AlertEvaluator, AlertEvent, AlertStatus
-from app.alerts.rules import AlertRule, Observation, Severity, observe_probe_result, observe_snapshot
+from app.alerts.outage import OutageTracker
+from app.alerts.rules import AlertRule, Observation, Severity, observe_probe_result, observe_snapshot, rule_for_signal
 from app.alerts.rules import rules_with_overrides as _rules_with_overrides
 from app.alerts.sinks import LogSink, WebhookSink
 from app.config import AlertSettings
@@ -28,6 +35,41 @@ log = logging.getLogger(__name__)
 
 Subscriber = Callable[[AlertEvent], None]
 DISK_CHECK_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DiskWatch:
+    """A folder whose disk must keep *min_free_bytes* free; *label* names it in the alert."""
+
+    path: Path
+    label: str
+    min_free_bytes: float
+    note: str = ""  # appended to the detail, e.g. "recording stops below 500 MB"
+
+
+def _existing(p: Path) -> Path:
+    """*p*, or its nearest existing parent (a recordings folder not created yet still has a disk)."""
+    for q in (p, *p.parents):
+        if q.exists():
+            return q
+    return p
+
+
+def merge_watches(watches: Iterable[DiskWatch]) -> list[DiskWatch]:
+    """One watch per filesystem (the strictest limit, both labels): no two alerts for one full disk."""
+    by_dev: dict[object, DiskWatch] = {}
+    for w in watches:
+        try:
+            dev: object = os.stat(_existing(w.path)).st_dev
+        except OSError:
+            dev = str(w.path)
+        old = by_dev.get(dev)
+        if old is None:
+            by_dev[dev] = w
+        else:
+            strict = w if w.min_free_bytes > old.min_free_bytes else old
+            by_dev[dev] = DiskWatch(old.path, f"{old.label} and {w.label}", strict.min_free_bytes, strict.note)
+    return list(by_dev.values())
 
 
 def to_record(a: Alert) -> AlertRecord:
@@ -55,6 +97,8 @@ class AlertEngine:
         *,
         probe_results: Callable[[], Iterable] | None = None,
         disk_paths: Iterable[Path] = (),
+        disk_watches: Iterable[DiskWatch] = (),
+        recording_errors: Callable[[], Mapping[str, str]] | None = None,
         sinks: Iterable | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -63,7 +107,11 @@ class AlertEngine:
         self._snapshots = snapshots
         self._store = store
         self._probe_results = probe_results
-        self._disk_paths = [Path(p) for p in disk_paths]
+        limit = settings.disk_min_free_gb * 1e9
+        watches = [DiskWatch(Path(p), f"Vigil data disk {p}", limit) for p in disk_paths if limit > 0]
+        self._disk_watches = merge_watches([*watches, *(w for w in disk_watches if w.min_free_bytes > 0)])
+        self._recording_errors = recording_errors
+        self._outages = OutageTracker()
         self._clock = clock
         self.sinks = list(sinks) if sinks is not None else default_sinks(settings)
         self._eval = AlertEvaluator(settings.debounce_s, settings.clear_s)
@@ -120,33 +168,57 @@ class AlertEngine:
     # ------------------------------------------------------------------ evaluation
     def observations(self, now: float) -> list[Observation]:
         obs: list[Observation] = []
-        for snap in self._snapshots().values():
-            obs.extend(observe_snapshot(snap, self.rules))
+        snaps = self._snapshots()
+        results: list = []
         if self._probe_results is not None:
             try:
-                for r in self._probe_results():
-                    obs.extend(observe_probe_result(r, self.rules))
+                results = list(self._probe_results())
             except Exception:
                 log.exception("reading probe results for alerts failed")
+        details = _condition_details(results)
+        obs.extend(self._outages.observe(now, snaps.values(), self.rules))
+        for snap in snaps.values():
+            obs.extend(observe_snapshot(snap, self.rules, include_state=False, details=details.get(snap.camera_id)))
+        for r in results:
+            obs.extend(observe_probe_result(r, self.rules))
+        obs.extend(self._recording_observations(snaps))
         obs.extend(self._disk_observations(now))
         return obs
 
-    def _disk_observations(self, now: float) -> list[Observation]:
-        limit = self.settings.disk_min_free_gb * 1e9
-        if not self._disk_paths or limit <= 0:
+    def _recording_observations(self, snaps: Mapping) -> list[Observation]:
+        rule = rule_for_signal(self.rules, "RECORDING_ERROR")
+        if self._recording_errors is None or rule is None:
             return []
-        if now - self._disk_checked >= DISK_CHECK_INTERVAL_S:
+        try:
+            errors = dict(self._recording_errors())
+        except Exception:
+            log.exception("reading recorder errors for alerts failed")
+            return []
+        out = []
+        for cid, reason in sorted(errors.items()):
+            snap = snaps.get(cid)
+            name, group = (snap.name or cid, snap.group) if snap is not None else (cid, "")
+            out.append(Observation(rule, cid, name, reason or "recorder error", cid, group))
+        return out
+
+    def _disk_observations(self, now: float) -> list[Observation]:
+        if not self._disk_watches:
+            return []
+        if now - self._disk_checked >= DISK_CHECK_INTERVAL_S or now < self._disk_checked:
             self._disk_checked = now
             out = []
-            rule = next((r for r in self.rules if r.alertname == "DiskFull" and r.enabled), None)
-            for p in self._disk_paths:
+            rule = rule_for_signal(self.rules, "DISK_LOW")
+            for w in self._disk_watches:
                 try:
-                    free = shutil.disk_usage(p if p.exists() else p.parent).free
-                except OSError:
+                    free = shutil.disk_usage(_existing(w.path)).free
+                except OSError as e:
+                    log.warning("cannot read the free space of %s: %s", w.path, e)
                     continue
-                if rule is not None and free < limit:
-                    out.append(Observation(rule, f"disk:{p}", f"Vigil data disk {p}",
-                                           f"{free / 1e9:.1f} GB free", "", ""))  # fmt: skip
+                if rule is not None and free < w.min_free_bytes:
+                    detail = f"{_size(free)} free, less than {_size(w.min_free_bytes)}"
+                    if w.note:
+                        detail += f"; {w.note}"
+                    out.append(Observation(rule, f"disk:{w.path}", w.label, detail, "", ""))
             self._disk_obs = out
         return self._disk_obs
 
@@ -219,6 +291,21 @@ class AlertEngine:
                     log.exception("alert subscriber failed")
 
 
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def _condition_details(results: Iterable) -> dict[str, dict[str, str]]:
+    """camera id -> condition -> the words a camera-scoped probe gave for it (the master's text first)."""
+    out: dict[str, dict[str, str]] = {}
+    for r in sorted(results, key=lambda r: r.kind != "hls"):
+        cid = getattr(r, "camera_id", "")
+        if cid and r.error:
+            for c in r.conditions:
+                out.setdefault(cid, {}).setdefault(c, r.error[:300])
+    return out
+
+
 def default_sinks(settings: AlertSettings) -> list:
     sinks: list = [LogSink()]
     for url in settings.webhook_urls:
@@ -231,7 +318,11 @@ def install_alerts(runtime, store=None) -> AlertEngine:
     probes = next((svc for n, svc in runtime.services if n == "probes"), None)
     results = getattr(probes, "results", None)
     probe_results = results.all if results is not None and hasattr(results, "all") else None
+    from app.recording.wiring import recording_alert_inputs
+
+    recording_errors, watches = recording_alert_inputs(runtime)
     engine = AlertEngine(runtime.config.alerts, runtime.supervisor.snapshots, store, probe_results=probe_results,
-                         disk_paths=[runtime.paths.data_dir])  # fmt: skip
+                         disk_paths=[runtime.paths.data_dir], disk_watches=watches,
+                         recording_errors=recording_errors)  # fmt: skip
     runtime.add_service("alerts", engine)
     return engine

@@ -70,10 +70,17 @@ class RecorderService:
             except Exception:
                 log.exception("storing the motion event of %s failed", event.camera_id)
 
+    def recorder(self, camera_id: str) -> CameraRecorder | None:
+        with self._lock:
+            return self._recorders.get(camera_id)
+
     def statuses(self) -> dict[str, RecorderStatus]:
         with self._lock:
             return {cid: r.status() for cid, r in self._recorders.items()}
 
     def errors(self) -> dict[str, str]:
-        """Cameras whose recording stopped (disk full, I/O error), for alerts and the UI."""
+        """Cameras whose recording stopped (disk full, I/O error) -> the reason in words.
+
+        The alert engine turns each into a ``RecordingStopped`` alert (``app.recording.wiring``); the
+        recorder retries by itself every few seconds, so an entry disappears once writing works again."""
         return {cid: s.reason for cid, s in self.statuses().items() if s.state == "error"}

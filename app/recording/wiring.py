@@ -4,6 +4,10 @@ Services, in start order: ``motion`` (worker thread), ``recording`` (per-camera 
 recovers ``.part`` files first), ``retention`` (cleanup job). Pipeline hooks attach the motion frame
 sink and the recorder packet sink to every tile pipeline, so both share the camera's one connection.
 The UI finds them with :func:`find_service` (``runtime.services`` holds (name, service) pairs).
+
+:func:`recording_alert_inputs` is what the alert engine watches of recording (``install_alerts`` calls it):
+the recorders' errors (disk full, I/O error -> ``RecordingStopped``) and the free space of the recordings
+disk, which may be another disk than Vigil's data folder (``recording.root``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,26 @@ def install(runtime) -> tuple[MotionService, RecorderService, RetentionService]:
     runtime.supervisor.add_pipeline_hook(motion.attach)
     runtime.supervisor.add_pipeline_hook(recorder.attach)
     return motion, recorder, retention
+
+
+def recording_alert_inputs(runtime):
+    """(recorder errors callable or None, [DiskWatch]) for ``AlertEngine``; nothing if recording is not installed.
+
+    The recordings disk alerts below ``alerts.disk_min_free_gb`` or the recorder's reserve, whichever is
+    larger, so the operator hears of it before (or at the latest when) recording stops.
+    """
+    from app.alerts.service import DiskWatch
+
+    recorder = find_service(runtime, "recording")
+    if recorder is None:
+        return None, []
+    reserve = runtime.config.recording.reserve_mb * 1024 * 1024
+    floor = runtime.config.alerts.disk_min_free_gb * 1e9
+    watches = []
+    if floor > 0 or reserve > 0:
+        note = f"recording stops below {reserve / 1e6:.0f} MB" if reserve > 0 else ""
+        watches.append(DiskWatch(Path(recorder.root), f"recordings disk {recorder.root}", max(floor, reserve), note))
+    return recorder.errors, watches
 
 
 def find_service(runtime, name: str):
