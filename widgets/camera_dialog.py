@@ -3,6 +3,10 @@
 The connection test opens the URL on a background thread (one connection, one decoded frame) and hands
 the result back to the GUI thread through a queued signal: the dialog never blocks. Lists show URLs
 through ``mask_url``; errors are shown in words next to the field that caused them.
+
+Save runs the connection test first when it has not been run for the URL and transport being saved
+(still in the background: the Save button waits, the window does not). A failed test asks "Save
+anyway?" with the reason in words; a camera saved as disabled is not tested (it is off on purpose).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -63,16 +68,17 @@ def test_connection(url: str, transport: str = "tcp", timeout_s: float = 8.0) ->
         if not container.streams.video:
             return False, "connected, but the stream has no video"
         vs = container.streams.video[0]
+        # packet by packet, so the deadline also holds for a stream whose packets never decode to a
+        # picture (no keyframe, broken bitstream): container.decode() would keep reading forever
         deadline = time.monotonic() + timeout_s
-        for frame in container.decode(vs):
-            ms = (time.monotonic() - t0) * 1000
-            return (
-                True,
-                f"OK: {frame.width}x{frame.height} {_codec_label(vs.codec_context.name)}, first picture in {ms:.0f} ms",
-            )
+        for packet in container.demux(vs):
+            for frame in packet.decode():
+                ms = (time.monotonic() - t0) * 1000
+                codec = _codec_label(vs.codec_context.name)
+                return True, f"OK: {frame.width}x{frame.height} {codec}, first picture in {ms:.0f} ms"
             if time.monotonic() > deadline:
-                break
-        return False, "connected, but no picture arrived"
+                return False, f"connected, but no picture arrived within {timeout_s:.0f} s"
+        return False, "connected, but the stream ended before a picture arrived"
     except av.error.FFmpegError as e:
         return False, scrub(f"connected, but decoding failed: {e}", secrets)
     finally:
@@ -92,7 +98,10 @@ class _TestRunner(QObject):
 
         def work() -> None:
             ok, words = test_connection(url, transport)
-            self.finished.emit(rid, ok, words)
+            try:
+                self.finished.emit(rid, ok, words)
+            except RuntimeError:  # the dialog was closed and deleted while the test ran
+                pass
 
         threading.Thread(target=work, name="camera-dialog:test", daemon=True).start()
         return rid
@@ -140,6 +149,7 @@ class CameraEditDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
         test_row.addWidget(self.test_result, 1)
@@ -152,6 +162,11 @@ class CameraEditDialog(QDialog):
         self._runner.finished.connect(self._on_test_finished, Qt.ConnectionType.QueuedConnection)
         self._test_id = 0
         self.test_ok: bool | None = None
+        self.test_words = ""
+        self._test_key: tuple[str, str] | None = None  # (url, transport) of the running test
+        self._tested_key: tuple[str, str] | None = None  # ... of the last finished test
+        self._save_pending = False  # Save was pressed: finish saving when the test reports
+        self.confirm_box: QMessageBox | None = None
 
     def _fields(self) -> dict:
         d = {
@@ -196,23 +211,79 @@ class CameraEditDialog(QDialog):
         self.test_ok = None
         self.test_button.setEnabled(False)
         self.test_result.setObjectName("")
+        self.test_result.setStyleSheet("")
         self.test_result.setText(f"testing {mask_url(url)} …")
-        self._test_id = self._runner.start(url, self.transport.currentText())
+        self._test_key = (url, self.transport.currentText())
+        self._test_id = self._runner.start(*self._test_key)
 
     def _on_test_finished(self, rid: int, ok: bool, words: str) -> None:
         if rid != self._test_id:
             return  # an older test finished after a newer one started
         self.test_ok = ok
+        self.test_words = words
+        self._tested_key = self._test_key
         self.test_button.setEnabled(True)
         self.test_result.setObjectName("ok" if ok else "error")
         self.test_result.setStyleSheet("color: #4ade80;" if ok else "color: #ff6b6b;")
         self.test_result.setText(words)
+        if self._save_pending:
+            self._save_pending = False
+            self.save_button.setEnabled(True)
+            self.accept()  # validates again: the fields may have changed while the test ran
+
+    @property
+    def saving(self) -> bool:
+        """Save was pressed and waits for the connection test."""
+        return self._save_pending
 
     def accept(self) -> None:
         cam = self.validate()
-        if cam is not None:
-            self._result = cam
-            super().accept()
+        if cam is None or self._save_pending:
+            return
+        if not cam.enabled:
+            self._save(cam)  # switched off on purpose: nothing to connect to now
+            return
+        key = (cam.url, cam.transport)
+        if self._tested_key != key or self.test_ok is None:
+            # not tested (or tested with another URL): test now, in the background, then come back here
+            self._save_pending = True
+            self.save_button.setEnabled(False)
+            self.run_test()
+            self.test_result.setText(f"testing {mask_url(cam.url)} before saving …")
+            return
+        if self.test_ok:
+            self._save(cam)
+        else:
+            self._ask_save_anyway(cam)
+
+    def _ask_save_anyway(self, cam: CameraConfig) -> None:
+        """Non-blocking question (``open()``, not ``exec()``): the wall keeps painting meanwhile."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Save anyway?",
+            f"The connection test of {mask_url(cam.url)} failed:\n\n{self.test_words}\n\n"
+            "Save this camera anyway? The wall will keep retrying it and show why it is down.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Save anyway")
+        box.button(QMessageBox.StandardButton.No).setText("Keep editing")
+
+        def answered(_result: int) -> None:
+            self.confirm_box = None
+            if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
+                again = self.validate()
+                if again is not None:
+                    self._save(again)
+
+        box.finished.connect(answered)
+        self.confirm_box = box
+        box.open()
+
+    def _save(self, cam: CameraConfig) -> None:
+        self._result = cam
+        super().accept()
 
     def camera(self) -> CameraConfig | None:
         return self._result

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from tests.lab import free_port
 from tests.widgets.conftest import demo_cam, make_config
 from widgets.camera_dialog import CameraEditDialog, CameraManagerDialog
+from widgets.camera_dialog import test_connection as check_connection
 
 WAIT = 30_000
 
@@ -26,8 +27,9 @@ def test_edit_dialog_reports_errors_in_words(qtbot):
     dlg.accept()
     assert "another camera already has the id 'lobby'" in dlg.error.text()
     dlg.name.setText("Lobby 2")
-    dlg.accept()
-    assert dlg.camera() is not None and dlg.camera().id == "lobby-2"
+    dlg.accept()  # not tested yet: the test runs first (background), then the dialog saves
+    qtbot.waitUntil(lambda: dlg.camera() is not None, timeout=WAIT)
+    assert dlg.camera().id == "lobby-2" and dlg.test_ok is True
 
 
 def test_connection_test_runs_in_background_and_says_what_happened(qtbot):
@@ -56,7 +58,8 @@ def test_manager_adds_disables_and_removes_cameras_on_the_running_wall(qtbot, ma
     ed.group.setText("Depot")
     ed.url.setText("demo://y?pattern=zoneplate&size=320x180&rate=10")
     ed.accept()
-    assert mgr.list.count() == 3 and "Yard · Depot" in mgr.list.item(2).text()
+    qtbot.waitUntil(lambda: mgr.list.count() == 3, timeout=WAIT)  # after its connection test passed
+    assert "Yard · Depot" in mgr.list.item(2).text()
     mgr.list.setCurrentRow(1)
     mgr.toggle_selected()
     assert "[disabled]" in mgr.list.item(1).text()
@@ -73,3 +76,59 @@ def test_manager_adds_disables_and_removes_cameras_on_the_running_wall(qtbot, ma
     assert gate.overlay().stamp == "DISABLED"
     win.saver.flush()
     assert (tmp_path / "vigil.json").exists()
+
+
+def test_save_without_test_runs_it_and_asks_save_anyway_on_failure(qtbot):
+    dlg = CameraEditDialog(make_config([]))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.name.setText("Yard")
+    dlg.url.setText(f"rtsp://admin:s3cret@127.0.0.1:{free_port()}/cam1")
+    dlg.accept()
+    # accept() returned at once: the test runs on its worker thread, Save waits for it
+    assert dlg.saving and dlg.test_ok is None and not dlg.save_button.isEnabled()
+    assert dlg.camera() is None and dlg.isVisible() and "before saving" in dlg.test_result.text()
+    dlg.accept()  # a second click while testing does nothing
+    qtbot.waitUntil(lambda: dlg.confirm_box is not None and dlg.confirm_box.isVisible(), timeout=WAIT)
+    box = dlg.confirm_box
+    assert box.windowTitle() == "Save anyway?" and "refused" in box.text() and "s3cret" not in box.text()
+    assert dlg.test_ok is False and dlg.save_button.isEnabled()
+    box.button(QMessageBox.StandardButton.No).click()  # "Keep editing"
+    qtbot.waitUntil(lambda: dlg.confirm_box is None, timeout=WAIT)
+    assert dlg.camera() is None and dlg.isVisible() and dlg.result() != QDialog.DialogCode.Accepted
+    dlg.accept()  # same URL, already tested and failed: asks again at once, no second test
+    assert dlg.confirm_box is not None and not dlg.saving
+    dlg.confirm_box.button(QMessageBox.StandardButton.Yes).click()  # "Save anyway"
+    qtbot.waitUntil(lambda: dlg.camera() is not None, timeout=WAIT)
+    assert dlg.camera().id == "yard" and dlg.result() == QDialog.DialogCode.Accepted
+
+
+def test_changed_url_is_tested_again_and_a_good_one_saves_without_asking(qtbot):
+    dlg = CameraEditDialog(make_config([]))
+    qtbot.addWidget(dlg)
+    dlg.name.setText("Gate")
+    dlg.url.setText(f"rtsp://127.0.0.1:{free_port()}/x")
+    dlg.run_test()
+    qtbot.waitUntil(lambda: dlg.test_ok is False, timeout=WAIT)
+    dlg.url.setText("demo://g?pattern=testsrc2&size=320x180&rate=10")  # fixed: the old result no longer counts
+    dlg.accept()
+    assert dlg.saving
+    qtbot.waitUntil(lambda: dlg.camera() is not None, timeout=WAIT)
+    assert dlg.confirm_box is None and dlg.test_ok is True and dlg.test_result.text().startswith("OK: 320x180")
+
+
+def test_a_disabled_camera_is_saved_without_a_test(qtbot):
+    dlg = CameraEditDialog(make_config([]))
+    qtbot.addWidget(dlg)
+    dlg.name.setText("Old")
+    dlg.url.setText(f"rtsp://127.0.0.1:{free_port()}/x")
+    dlg.enabled.setChecked(False)
+    dlg.accept()
+    assert dlg.camera() is not None and dlg.test_ok is None
+
+
+def test_connection_check_words_for_real_sources():
+    ok, words = check_connection("demo://t?pattern=life&size=320x180&rate=10", timeout_s=10)
+    assert ok and words.startswith("OK: 320x180")
+    ok, words = check_connection(f"rtsp://127.0.0.1:{free_port()}/x", timeout_s=5)
+    assert not ok and "refused" in words
