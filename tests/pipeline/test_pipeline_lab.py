@@ -228,3 +228,12 @@ def test_hung_server_is_stalled_then_live_again(rtsp_server_factory, make_pipeli
         srv.resume()
     snap = wait_for(polled(StreamState.LIVE), 30, what="LIVE again once the server runs")
     assert snap.reconnects_total == 0  # the same connection carried on: no reconnect was needed
+
+
+def test_rtsp_over_udp_when_selected(rtsp_lab, make_pipeline):
+    """`"transport": "udp"` per camera: RTP over UDP on loopback reaches LIVE at the stream's size."""
+    udp = PipelineOptions(open_timeout_s=8, read_timeout_s=6, transport="udp")
+    p = make_pipeline(rtsp_lab.url(3), "udp", options=udp)
+    snap = wait_state(p, StreamState.LIVE)
+    assert (snap.width, snap.height) == (640, 360)
+    wait_for(lambda: p.snapshot().frames_decoded_total > 15, 20, what="decoded frames over UDP")
