@@ -96,4 +96,8 @@ def install_recordings_ui(window, runtime) -> RecordingsPanel | None:
     panel = RecordingsPanel(runtime)
     dock = window.add_dock("Recordings", panel, area="right")
     window.add_menu_action("View", "Recordings…", lambda: (dock.show(), dock.raise_()))
+    if hasattr(window, "tile_context_menu_hooks"):  # motion is installed with recording (app/recording/wiring)
+        from widgets.motion_zones import install_motion_zones_ui
+
+        install_motion_zones_ui(window, runtime)
     return panel

@@ -135,6 +135,18 @@ class MotionService:
                 cam.analysis_width, cam.want_colour, cam.show_boxes = analysis_width, want_colour, show_boxes
             return cam
 
+    def update_settings(self, camera_id: str, settings) -> bool:
+        """Adopt edited MotionSettings (masks, zones, sensitivity...) for a camera already analysed,
+        without waiting for a pipeline restart. False when the camera is not analysed (motion off)."""
+        with self._lock:
+            cam = self._cams.get(camera_id)
+            if cam is None:
+                return False
+            cam.detector.set_params(MotionParams.from_settings(settings))
+            cam.show_boxes = settings.show_boxes
+            cam.state = replace(cam.state, show_boxes=settings.show_boxes)
+            return True
+
     # -------------------------------------------------------------- reading
 
     def state(self, camera_id: str) -> MotionState | None:
