@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QDateTime, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QDateTimeEdit,
     QDialog,
+    QDialogButtonBox,
     QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -174,25 +182,202 @@ class HistoryView(QWidget):
                 self.summary.setItem(i, j, QTableWidgetItem(text))
 
 
-def export_dialog(parent: QWidget, store, range_s: float = 86400, clock=time.time) -> None:
-    """Ask for a file (.csv or .json); export the last *range_s* for every camera on a reader thread."""
-    path, _ = QFileDialog.getSaveFileName(parent, "Export history", "vigil-history.json", "JSON (*.json);;CSV (*.csv)")
-    if not path:
-        return
-    end = clock()
-    status = getattr(parent, "status_message", None)
+CUSTOM_RANGE = "Custom range…"
+FORMATS = {"JSON": ".json", "CSV": ".csv"}
 
-    def done(fut):
+
+class ExportDialog(QDialog):
+    """Export history: the operator picks the range (a preset or from/to), the cameras and the file.
+
+    The export runs on a store reader thread; the answer comes back through a queued signal and is
+    shown in the dialog (and sent to the window's status bar). Bad choices are refused in words.
+    """
+
+    _done = Signal(str, bool)  # (words, ok) from the reader thread
+
+    def __init__(self, store, cameras: list[tuple[str, str]], clock=time.time, parent: QWidget | None = None,
+                 default_path: str | None = None, status=None) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.setWindowTitle("Export history")
+        self.setMinimumWidth(520)
+        self.store = store
+        self.clock = clock
+        self._status = status
+        self.exporting = False
+        self.last_result = None
+        self.range = QComboBox(self)
+        self.range.addItems([*RANGES, CUSTOM_RANGE])
+        self.range.setCurrentText("Last 24 hours")
+        now = QDateTime.fromSecsSinceEpoch(int(clock()))
+        self.start_edit = QDateTimeEdit(now.addSecs(-86400), self)
+        self.end_edit = QDateTimeEdit(now, self)
+        for e in (self.start_edit, self.end_edit):
+            e.setCalendarPopup(True)
+            e.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
+        self.cameras = QListWidget(self)
+        for cid, name in cameras:
+            item = QListWidgetItem(f"{name} ({cid})" if name and name != cid else cid)
+            item.setData(Qt.ItemDataRole.UserRole, cid)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.cameras.addItem(item)
+        all_btn, none_btn = QPushButton("All", self), QPushButton("None", self)
+        all_btn.clicked.connect(lambda: self.check_all(True))
+        none_btn.clicked.connect(lambda: self.check_all(False))
+        self.format = QComboBox(self)
+        self.format.addItems(list(FORMATS))
+        self.path = QLineEdit(default_path or str(Path.home() / "vigil-history.json"), self)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        self.format.currentTextChanged.connect(self._format_changed)
+        self.result_label = QLabel("", self)
+        self.result_label.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.clicked.connect(self.export)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Range", self.range)
+        form.addRow("From", self.start_edit)
+        form.addRow("To", self.end_edit)
+        pick = QHBoxLayout()
+        pick.addWidget(self.cameras, 1)
+        side = QVBoxLayout()
+        side.addWidget(all_btn)
+        side.addWidget(none_btn)
+        side.addStretch(1)
+        pick.addLayout(side)
+        form.addRow("Cameras", pick)
+        form.addRow("Format", self.format)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.path, 1)
+        file_row.addWidget(browse)
+        form.addRow("File", file_row)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.result_label)
+        lay.addWidget(self.buttons)
+        self.range.currentTextChanged.connect(self._range_changed)
+        self._range_changed(self.range.currentText())
+        self._done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+
+    # ------------------------------------------------------------------ choices
+    def check_all(self, on: bool) -> None:
+        state = Qt.CheckState.Checked if on else Qt.CheckState.Unchecked
+        for i in range(self.cameras.count()):
+            self.cameras.item(i).setCheckState(state)
+
+    def chosen_cameras(self) -> list[str]:
+        return [self.cameras.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.cameras.count())
+                if self.cameras.item(i).checkState() == Qt.CheckState.Checked]  # fmt: skip
+
+    def _range_changed(self, text: str) -> None:
+        custom = text == CUSTOM_RANGE
+        self.start_edit.setEnabled(custom)
+        self.end_edit.setEnabled(custom)
+        if not custom:  # show what the preset means, so "Custom" starts from it
+            end = QDateTime.fromSecsSinceEpoch(int(self.clock()))
+            self.end_edit.setDateTime(end)
+            self.start_edit.setDateTime(end.addSecs(-int(RANGES[text])))
+
+    def chosen_range(self) -> tuple[float, float]:
+        """(start, end) in UNIX seconds. A preset ends now; a custom range is what the editors say."""
+        text = self.range.currentText()
+        if text != CUSTOM_RANGE:
+            end = self.clock()
+            return end - RANGES[text], end
+        return float(self.start_edit.dateTime().toSecsSinceEpoch()), float(self.end_edit.dateTime().toSecsSinceEpoch())
+
+    def _format_changed(self, fmt: str) -> None:
+        p = self.path.text().strip()
+        if p:
+            self.path.setText(str(Path(p).with_suffix(FORMATS[fmt])))
+
+    def _browse(self) -> None:
+        fmt = self.format.currentText()
+        path, _ = QFileDialog.getSaveFileName(self, "Export history", self.path.text(), f"{fmt} (*{FORMATS[fmt]})")
+        if path:
+            self.path.setText(str(Path(path).with_suffix(FORMATS[fmt])))
+
+    def problems(self) -> list[str]:
+        """What is wrong with the current choices, in words ([] = ready to export)."""
+        out = []
+        start, end = self.chosen_range()
+        if end <= start:
+            out.append("the range must end after it starts")
+        if not self.chosen_cameras():
+            out.append("choose at least one camera")
+        p = self.path.text().strip()
+        if not p:
+            out.append("choose a file to export to")
+        elif Path(p).is_dir():
+            out.append(f"{p} is a folder: give a file name")
+        return out
+
+    # ------------------------------------------------------------------ export (reader thread)
+    def export(self) -> bool:
+        """Start the export; False (with the reasons shown) when the choices are not usable."""
+        if self.exporting:
+            return False
+        bad = self.problems()
+        if bad:
+            self._show("; ".join(bad).capitalize(), ok=False)
+            return False
+        start, end = self.chosen_range()
+        ids = self.chosen_cameras()
+        # every camera chosen = everything in the history, also cameras since removed from the config
+        camera_ids = None if len(ids) == self.cameras.count() else ids
+        fmt = FORMATS[self.format.currentText()].lstrip(".")
+        path = str(Path(self.path.text().strip()).expanduser())
+
+        def done(fut):
+            try:
+                res = fut.result()
+            except Exception as e:
+                self._emit(f"export failed: {e}", False)
+                return
+            self.last_result = res
+            self._emit(f"exported {res.events} events, {res.samples} samples, {res.alerts} alerts "
+                       f"to {', '.join(res.files)}", True)  # fmt: skip
+
         try:
-            res = fut.result()
-            msg = f"exported {res.events} events, {res.samples} samples, {res.alerts} alerts to {', '.join(res.files)}"
-        except Exception as e:
-            msg = f"export failed: {e}"
-        log.info("%s", msg)
-        if status is not None:
-            status.emit(msg)  # a Qt signal: safe from the reader thread
+            self.store.query(export_history, path, start, end, camera_ids, fmt, now=min(end, self.clock()),
+                             callback=done)  # fmt: skip
+        except Exception as e:  # the store is not available: say so, lose nothing
+            self._show(f"export failed: {e}", ok=False)
+            return False
+        self.exporting = True
+        self.export_button.setEnabled(False)
+        self._show(f"exporting {len(ids)} camera(s) to {path} …", ok=True)
+        return True
 
-    store.query(export_history, path, end - range_s, end, None, now=end, callback=done)
+    def _emit(self, words: str, ok: bool) -> None:
+        try:
+            self._done.emit(words, ok)
+        except RuntimeError:  # the dialog was closed and deleted meanwhile
+            log.info("%s", words)
+
+    def _on_done(self, words: str, ok: bool) -> None:
+        self.exporting = False
+        self.export_button.setEnabled(True)
+        self._show(words, ok)
+        log.info("%s", words)
+        if self._status is not None:
+            self._status.emit(words)
+
+    def _show(self, words: str, ok: bool) -> None:
+        self.result_label.setStyleSheet("color: #4ade80;" if ok else "color: #ff6b6b;")
+        self.result_label.setText(words)
+
+
+def export_dialog(
+    parent: QWidget, store, cameras: list[tuple[str, str]] | None = None, clock=time.time
+) -> ExportDialog:
+    """Open the export dialog (non-modal: the wall keeps running); returns it."""
+    dlg = ExportDialog(store, cameras or [], clock=clock, parent=parent, status=getattr(parent, "status_message", None))
+    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dlg.show()
+    return dlg
 
 
 def install_history_ui(window, runtime):
@@ -215,6 +400,6 @@ def install_history_ui(window, runtime):
         return view
 
     window.add_menu_action("&Tools", "History…", open_history, shortcut="Ctrl+H")
-    window.add_menu_action("&File", "Export history…", lambda: export_dialog(window, store))
+    window.add_menu_action("&File", "Export history…", lambda: export_dialog(window, store, cams))
     window.tile_context_menu_hooks.append(lambda menu, cid: menu.addAction("History…", lambda: open_history(cid)))
     return open_history
