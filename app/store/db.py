@@ -87,11 +87,16 @@ def _alembic_config():
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to *revision* (default: the newest). Idempotent."""
     from alembic import command
+    from alembic.util import CommandError
 
     cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except CommandError as e:  # e.g. a schema revision this Vigil does not know: retrying cannot help
+        raise StoreError(f"cannot migrate the history database {mask_url(str(engine.url))}: {e} "
+                         "(was it written by a newer Vigil?)") from None  # fmt: skip
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -180,17 +180,43 @@ class DayAvailability:
 
 @dataclass(frozen=True, slots=True)
 class WriterStatus:
-    queued: int
+    """The store's health for the operator (status bar) and for diagnostics. ``message`` is the sentence."""
+
+    queued: int  # queue depth: records waiting or held (not yet committed)
     written_total: int
     dropped_total: int
     failed_attempts: int
-    last_error: str  # "" when the last write succeeded
+    last_error: str  # "" when the last write succeeded; the reason history is off when state == "off"
     last_error_at: float
     rejected_total: int = 0  # rows the database refused as invalid (logged, skipped)
+    state: str = "ready"  # "starting" (opening the database) | "ready" | "off" (can never work) | "stopped"
 
     @property
     def healthy(self) -> bool:
-        return not self.last_error
+        return not self.last_error and self.state in ("starting", "ready")
+
+    @property
+    def message(self) -> str:
+        """One short sentence an operator can act on, e.g.
+        ``history not written: the database is locked by another program (database is locked); 1,204 rows held``.
+        """
+        n = self.queued
+        if self.state == "off":
+            text = f"history is off: {self.last_error}"
+            if self.dropped_total:
+                text += f"; {self.dropped_total:,} records not kept"
+            return text
+        if self.last_error:
+            text = f"history not written: {self.last_error}; {n:,} {'row' if n == 1 else 'rows'} held, retrying"
+        elif self.state == "starting":
+            text = "history starting: opening the database" + (f" ({n:,} rows waiting)" if n else "")
+        elif self.state == "stopped":
+            text = "history stopped" + (f" with {n:,} rows not written" if n else "")
+        else:
+            text = "history OK" + (f" ({n:,} rows queued)" if n else "")
+        if self.dropped_total:
+            text += f"; {self.dropped_total:,} records dropped (queue full)"
+        return text
 
 
 @dataclass(frozen=True, slots=True)

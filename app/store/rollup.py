@@ -6,18 +6,26 @@ Each run aggregates only complete buckets newer than what is already rolled up (
 resolution), at most ``MAX_CATCHUP_S`` of raw time per run so a long outage never makes one huge
 transaction. Then rows older than their retention are deleted, so the database stays bounded:
 roughly (cameras x samples/s x raw window) + (cameras x 1440 x 30) + (cameras x 24 x 365) rows.
+
+Late samples: a sample can be committed after its minute was rolled up (it sat in the writer's queue
+behind a locked database, or behind a backlog while maintenance ran). The watermark alone would never
+look back, so :class:`RollupJob` (owned by the writer thread) notes the (camera, minute) of every sample
+committed below the minute watermark and the next run *re-rolls* those buckets: the minute bucket is
+recomputed from all its raw rows and the hour bucket from all its minute rows (delete + insert in the
+same transaction, so it is idempotent and portable between SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from app.store import models as m
+from app.store.records import HealthSampleRecord
 
 MINUTE, HOUR = 60, 3600
 LAG_S = 15.0  # a bucket is rolled up only this long after it ends (samples in the queue arrive late)
@@ -75,8 +83,11 @@ def _watermark(conn: Connection, resolution: int) -> float | None:
     return conn.execute(select(func.max(r.c.bucket_start)).where(r.c.resolution_s == resolution)).scalar()
 
 
-def _roll(conn: Connection, resolution: int, now: float) -> int:
-    """Aggregate complete buckets of *resolution* from the next finer level. Returns rows written."""
+def _roll(conn: Connection, resolution: int, now: float, cap: float | None = None) -> int:
+    """Aggregate complete buckets of *resolution* from the next finer level. Returns rows written.
+
+    *cap*: never roll a bucket ending after this (hours stop before the first raw sample the minute pass
+    has not reached, so an hour is never built from half its minutes during a catch-up)."""
     r = m.HealthRollup.__table__
     if resolution == MINUTE:
         src = m.HealthSample.__table__
@@ -94,27 +105,95 @@ def _roll(conn: Connection, resolution: int, now: float) -> int:
         return 0
     start = bucket_of(first, resolution)
     end = min(bucket_of(now - LAG_S, resolution), start + bucket_of(MAX_CATCHUP_S, resolution))
+    if cap is not None:
+        end = min(end, bucket_of(cap, resolution))
     if end <= start:
         return 0
-    if resolution == MINUTE:
-        q = select(src.c.camera_id, src.c.at, src.c.fps, src.c.bitrate_bps, src.c.latency_ms, src.c.state)
-        q = q.where(at_col >= start, at_col < end)
-        rows = ((c, at, fps, br, lat, 1.0 if st == "LIVE" else 0.0, 1, fps, lat)
-                for c, at, fps, br, lat, st in conn.execute(q))  # fmt: skip
-    else:
-        q = select(r.c.camera_id, r.c.bucket_start, r.c.fps_avg, r.c.bitrate_avg, r.c.latency_avg,
-                   r.c.live_fraction, r.c.samples, r.c.fps_min, r.c.latency_max)  # fmt: skip
-        q = q.where(r.c.resolution_s == MINUTE, at_col >= start, at_col < end)
-        rows = conn.execute(q)
-    buckets = aggregate(rows, resolution)
+    buckets = aggregate(_source_rows(conn, resolution, start, end), resolution)
     if buckets:
         conn.execute(insert(r), buckets)
     return len(buckets)
 
 
-def run_maintenance(conn: Connection, now: float, policy: RetentionPolicy) -> dict[str, int]:
-    """Roll up, then delete expired rows. Runs inside the writer's transaction. Returns counts."""
-    out = {"minute": _roll(conn, MINUTE, now), "hour": _roll(conn, HOUR, now)}
+def _source_rows(conn: Connection, resolution: int, start: float, end: float, cameras: Iterable[str] | None = None):
+    """Rows for :func:`aggregate` from the level below *resolution* in [start, end)."""
+    r = m.HealthRollup.__table__
+    if resolution == MINUTE:
+        s = m.HealthSample.__table__
+        q = select(s.c.camera_id, s.c.at, s.c.fps, s.c.bitrate_bps, s.c.latency_ms, s.c.state)
+        q = q.where(s.c.at >= start, s.c.at < end)
+        if cameras is not None:
+            q = q.where(s.c.camera_id.in_(list(cameras)))
+        return ((c, at, fps, br, lat, 1.0 if st == "LIVE" else 0.0, 1, fps, lat)
+                for c, at, fps, br, lat, st in conn.execute(q))  # fmt: skip
+    q = select(r.c.camera_id, r.c.bucket_start, r.c.fps_avg, r.c.bitrate_avg, r.c.latency_avg,
+               r.c.live_fraction, r.c.samples, r.c.fps_min, r.c.latency_max)  # fmt: skip
+    q = q.where(r.c.resolution_s == MINUTE, r.c.bucket_start >= start, r.c.bucket_start < end)
+    if cameras is not None:
+        q = q.where(r.c.camera_id.in_(list(cameras)))
+    return conn.execute(q)
+
+
+def reroll(conn: Connection, late: Iterable[tuple[str, float]], now: float, policy: RetentionPolicy) -> dict[str, int]:
+    """Recompute the minute buckets in *late* ((camera_id, minute bucket start) that received samples after
+    they were rolled up) from raw, then the hour buckets holding them from minutes. Idempotent.
+
+    Buckets whose raw rows are already partly past retention are left alone (recomputing them from what is
+    left would lose samples; the late rows there are deleted by the same run anyway). Hour buckets are only
+    rebuilt if that hour was rolled up already (otherwise the normal pass builds it later)."""
+    c = policy.cutoffs(now)
+    by_minute: dict[float, set[str]] = defaultdict(set)
+    for cam, b in late:
+        b = bucket_of(b, MINUTE)
+        if b >= c["raw"]:
+            by_minute[b].add(cam)
+    r = m.HealthRollup.__table__
+    hour_wm = _watermark(conn, HOUR)
+    hours: dict[float, set[str]] = defaultdict(set)
+    minutes = 0
+    for b, cams in sorted(by_minute.items()):
+        conn.execute(delete(r).where(r.c.resolution_s == MINUTE, r.c.bucket_start == b, r.c.camera_id.in_(cams)))
+        rows = aggregate(_source_rows(conn, MINUTE, b, b + MINUTE, cams), MINUTE)
+        if rows:
+            conn.execute(insert(r), rows)
+        minutes += len(rows)
+        h = bucket_of(b, HOUR)
+        if hour_wm is not None and h <= hour_wm and h >= c["minute"]:
+            hours[h] |= cams
+    n_hours = 0
+    for h, cams in sorted(hours.items()):
+        conn.execute(delete(r).where(r.c.resolution_s == HOUR, r.c.bucket_start == h, r.c.camera_id.in_(cams)))
+        rows = aggregate(_source_rows(conn, HOUR, h, h + HOUR, cams), HOUR)
+        if rows:
+            conn.execute(insert(r), rows)
+        n_hours += len(rows)
+    return {"minute_rerolled": minutes, "hour_rerolled": n_hours}
+
+
+def _first_unrolled_sample(conn: Connection) -> float | None:
+    """The oldest raw sample not yet in a minute roll-up (None: all are). Hours stop before its minute."""
+    until = minute_rolled_until(conn)
+    s = m.HealthSample.__table__
+    q = select(func.min(s.c.at))
+    if math.isfinite(until):
+        q = q.where(s.c.at >= until)
+    first = conn.execute(q).scalar()
+    return None if first is None else bucket_of(first, MINUTE)
+
+
+def minute_rolled_until(conn: Connection) -> float:
+    """Minute buckets starting before this are rolled up (-inf when nothing is)."""
+    wm = _watermark(conn, MINUTE)
+    return -math.inf if wm is None else wm + MINUTE
+
+
+def run_maintenance(conn: Connection, now: float, policy: RetentionPolicy,
+                    late: Iterable[tuple[str, float]] = ()) -> dict[str, int]:  # fmt: skip
+    """Re-roll buckets that got late samples, roll up, then delete expired rows. One transaction (the
+    caller's). Returns counts."""
+    out = reroll(conn, late, now, policy)
+    out["minute"] = _roll(conn, MINUTE, now)
+    out["hour"] = _roll(conn, HOUR, now, cap=_first_unrolled_sample(conn))
     c = policy.cutoffs(now)
     s, r, e, a = m.HealthSample.__table__, m.HealthRollup.__table__, m.StateEvent.__table__, m.Alert.__table__
     out["raw_deleted"] = conn.execute(delete(s).where(s.c.at < c["raw"])).rowcount
@@ -126,3 +205,46 @@ def run_maintenance(conn: Connection, now: float, policy: RetentionPolicy) -> di
     out["alerts_deleted"] = conn.execute(
         delete(a).where(a.c.status == "resolved", a.c.updated_at < c["alerts"])).rowcount  # fmt: skip
     return out
+
+
+class RollupJob:
+    """The writer thread's maintenance: roll-ups (with late-sample re-rolls) and retention.
+
+    Only the writer thread calls it, in the order it commits batches, so ``rolled_until`` is exact: a
+    sample committed after a run with ``at`` below it landed in a bucket that run already aggregated.
+    The set of late buckets is cleared only after the maintenance transaction committed; if it fails, the
+    same buckets are re-rolled next time.
+    """
+
+    def __init__(self, policy: RetentionPolicy, clock: Callable[[], float]) -> None:
+        self.policy = policy
+        self._clock = clock
+        self.rolled_until = -math.inf  # read by prime(); nothing counts as late before that
+        self._late: set[tuple[str, float]] = set()
+        self.last_counts: dict[str, int] = {}
+
+    def prime(self, engine: Engine) -> None:
+        """Read the minute watermark once the database is open (before the first batch is written)."""
+        with engine.connect() as conn:
+            self.rolled_until = minute_rolled_until(conn)
+
+    def note_committed(self, records: Iterable[object]) -> None:
+        """Called after every committed batch: remember samples that landed in already rolled-up minutes."""
+        until = self.rolled_until
+        for r in records:
+            if type(r) is HealthSampleRecord and r.at < until:
+                self._late.add((r.camera_id, bucket_of(r.at, MINUTE)))
+
+    @property
+    def late_buckets(self) -> int:
+        return len(self._late)
+
+    def run(self, engine: Engine) -> dict[str, int]:
+        late = set(self._late)
+        with engine.begin() as conn:
+            counts = run_maintenance(conn, self._clock(), self.policy, late)
+            until = minute_rolled_until(conn)
+        self._late -= late  # committed: these are rolled up now
+        self.rolled_until = until
+        self.last_counts = counts
+        return counts

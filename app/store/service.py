@@ -1,9 +1,13 @@
 """``Store``: the history service (Runtime service ``store``).
 
+Start-up: ``start()`` returns at once; the writer thread opens and migrates the database (retrying with
+backoff if it cannot) while records queue. ``status()`` says in words what the store is doing.
+
 Writes: ``submit(record)`` or the typed ``record_*`` helpers enqueue a frozen record for the one writer
 thread and return at once (never blocks; ``False`` if the bounded queue is full). Reads:
 ``query(fn, *args)`` runs a repository function on a reader thread and returns a ``Future`` (pass
-``callback=`` to get the result; a Qt caller hops to the GUI thread itself). Nothing here imports Qt.
+``callback=`` to get the result; a Qt caller hops to the GUI thread itself); a query made before the
+database is open waits for it on the reader thread. Nothing here imports Qt.
 
 Fed by the supervisor: every state change (with its reason) and, every ``store.sample_interval_s``, one
 health sample per camera (fps, bitrate, latency, state, conditions). On a clean stop every camera gets an
@@ -23,7 +27,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.config import StoreSettings
-from app.secrets import mask_url, scrub
+from app.secrets import mask_url
 from app.store import db
 from app.store.records import (
     AlertRecord,
@@ -36,10 +40,12 @@ from app.store.records import (
     StateChangeRecord,
     WriterStatus,
 )
-from app.store.rollup import RetentionPolicy, run_maintenance
+from app.store.rollup import RetentionPolicy, RollupJob
 from app.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
+
+QUERY_READY_WAIT_S = 30.0  # a query made while the database is still opening waits this long (reader thread)
 
 
 class Store:
@@ -52,23 +58,28 @@ class Store:
         readers: int = 2,
         sqlite_pragmas: dict[str, object] | None = None,
         clock: Callable[[], float] = time.time,
+        periodic_maintenance: bool = True,
     ) -> None:
+        """*periodic_maintenance* False: roll-ups/retention run only on ``run_maintenance()`` (tests, bench
+        writing history at fixed past times)."""
         self.url = url
         self.settings = settings or StoreSettings()
         self._supervisor = supervisor
         self._readers_n = readers
         self._sqlite_pragmas = sqlite_pragmas
         self._clock = clock
-        self.engine: Engine | None = None
+        self._periodic_maintenance = periodic_maintenance
+        self.engine: Engine | None = None  # set on the writer thread once the database is open and migrated
         self.writer: StoreWriter | None = None
+        self.rollups: RollupJob | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self._sampler: threading.Thread | None = None
         self._last_state: dict[str, str] = {}
         self._state_lock = threading.Lock()
         self._started = False
-        self.unavailable = ""  # why the store could not be opened ("" = working)
-        self.dropped_unavailable = 0
+        self._started_at = 0.0
 
     @classmethod
     def for_runtime(cls, runtime) -> Store:
@@ -78,30 +89,19 @@ class Store:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Connect, migrate to the newest schema, start the writer/readers and the sampler."""
+        """Start the writer (which opens and migrates the database on its own thread), the readers and the
+        sampler. Returns at once: safe on the GUI thread. Records submitted from now on are held until the
+        database is open."""
         s = self.settings
-        try:
-            self.engine = db.create_store_engine(self.url, s.busy_timeout_ms, self._sqlite_pragmas)
-            db.upgrade(self.engine)
-        except Exception as e:
-            # The wall must keep running without history: say so clearly, drop (and count) records.
-            self.unavailable = (
-                str(e)
-                if isinstance(e, db.StoreError)
-                else (f"cannot open the history database {mask_url(self.url)}: {scrub(str(e)).splitlines()[0]}")
-            )
-            log.error("%s; Vigil runs WITHOUT history until restarted", self.unavailable)
-            if self.engine is not None:
-                self.engine.dispose()
-            self.engine = None
-            return
-        policy = RetentionPolicy.from_settings(s)
-        self.writer = StoreWriter(self.engine, queue_max=s.queue_max, batch_max=s.batch_max,
-                                  maintenance=lambda conn, now: run_maintenance(conn, now, policy),
-                                  maintenance_interval_s=s.rollup_interval_s)  # fmt: skip
+        self._stop.clear()
+        self._ready.clear()
+        self._started_at = time.monotonic()
+        self.rollups = RollupJob(RetentionPolicy.from_settings(s), self._clock)
+        self.writer = StoreWriter(queue_max=s.queue_max, batch_max=s.batch_max, maintenance=self.rollups,
+                                  maintenance_interval_s=s.rollup_interval_s if self._periodic_maintenance else None,
+                                  open_db=self._open_database, on_ready=self._on_ready)  # fmt: skip
         self.writer.start()
         self._reader = ThreadPoolExecutor(max_workers=self._readers_n, thread_name_prefix="store:reader")
-        self._stop.clear()
         if self._supervisor is not None:
             now = self._clock()
             for cam in self._supervisor.config.cameras:
@@ -110,9 +110,45 @@ class Store:
             self._sampler = threading.Thread(target=self._sample_loop, name="store:sampler", daemon=True)
             self._sampler.start()
         self._started = True
-        log.info("history store: %s (schema %s)", mask_url(self.url), db.head_revision())
+        log.info("history store: opening %s in the background", mask_url(self.url))
 
-    def stop(self) -> None:
+    def _open_database(self) -> Engine:
+        """Writer thread: connect and migrate. ``StoreError`` = can never work; anything else is retried."""
+        s = self.settings
+        engine = db.create_store_engine(self.url, s.busy_timeout_ms, self._sqlite_pragmas)
+        try:
+            db.upgrade(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        return engine
+
+    def _on_ready(self, engine: Engine) -> None:
+        self.engine = engine
+        self._ready.set()
+        log.info("history store ready: %s (schema %s, opened in %.1f s)", mask_url(self.url), db.head_revision(),
+                 time.monotonic() - self._started_at)  # fmt: skip
+
+    @property
+    def ready(self) -> bool:
+        """True once the database is open and migrated."""
+        return self._ready.is_set()
+
+    @property
+    def unavailable(self) -> str:
+        """Why history is off for good (a configuration that can never work); "" otherwise."""
+        return self.writer.off_reason if self.writer is not None else ""
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Block until the database is open (tests, self-test, tools). Not for the GUI thread."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self.writer is None or self.writer.state in ("off", "stopped") or time.monotonic() > deadline:
+                return False
+        return True
+
+    def stop(self, drain_timeout_s: float = 15.0) -> None:
+        """Write what is queued (retrying up to *drain_timeout_s*), then stop the threads."""
         if not self._started:
             return
         self._started = False
@@ -125,7 +161,7 @@ class Store:
         for cid in running:
             self.submit(StateChangeRecord(cid, now, self._last_state[cid], "IDLE", "Vigil stopped"))
         if self.writer is not None:
-            self.writer.stop()
+            self.writer.stop(drain_timeout_s)
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
         if self.engine is not None:
@@ -135,9 +171,6 @@ class Store:
     def submit(self, record: object) -> bool:
         """Queue any record from ``app.store.records``; False if the queue is full (counted, logged)."""
         if self.writer is None:
-            if self.unavailable:
-                self.dropped_unavailable += 1
-                return False
             raise RuntimeError("Store.submit before Store.start")
         return self.writer.submit(record)
 
@@ -178,24 +211,38 @@ class Store:
                                  tuple(tuple(b) for b in event.boxes), tuple(event.labels))  # fmt: skip
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything queued so far is committed (tests, shutdown, export). Not for the GUI."""
-        return self.writer.flush(timeout) if self.writer is not None else True
+        """Block until everything queued so far is committed (tests, shutdown, export). Not for the GUI.
+        False if that did not happen within *timeout* (database not open yet, locked, ...) or history is off."""
+        return self.writer.flush(timeout) if self.writer is not None else False
+
+    def run_maintenance(self) -> threading.Event | None:
+        """Ask the writer to roll up and apply retention right after the records queued so far are written.
+        Returns an event set once it ran (None if history is off)."""
+        return self.writer.request_maintenance() if self.writer is not None else None
 
     def status(self) -> WriterStatus:
+        """Queue depth, counters and ``.message``: one sentence for the operator (status bar), e.g.
+        "history not written: the database is locked by another program (...); 1,204 rows held, retrying".
+        Never blocks."""
         if self.writer is None:
-            return WriterStatus(0, 0, self.dropped_unavailable, 0, self.unavailable or "not started", 0.0)
+            return WriterStatus(0, 0, 0, 0, "", 0.0, state="stopped")
         return self.writer.status()
 
     # ------------------------------------------------------------------ reads (background)
     def query(self, fn: Callable[..., Any], *args: Any, callback: Callable[[Future], None] | None = None,
               **kwargs: Any) -> Future:  # fmt: skip
         """Run ``fn(connection, *args, **kwargs)`` on a reader thread; the Future holds its frozen result."""
-        if self._reader is None or self.engine is None:
-            raise db.StoreError(self.unavailable or "the history store is not started")
-        engine = self.engine
+        if self._reader is None or self.writer is None:
+            raise db.StoreError("the history store is not started")
+        if self.unavailable:
+            raise db.StoreError(self.unavailable)
 
         def work():
-            with engine.connect() as conn:
+            # On the reader thread: a query made while the database is still opening waits for it here.
+            if not self.wait_ready(QUERY_READY_WAIT_S):
+                raise db.StoreError(self.status().message)
+            assert self.engine is not None
+            with self.engine.connect() as conn:
                 return fn(conn, *args, **kwargs)
 
         fut = self._reader.submit(work)
@@ -246,6 +293,8 @@ def self_test(db_file: Path) -> str:
     store = Store(db.sqlite_url(db_file), StoreSettings())
     store.start()
     try:
+        if not store.wait_ready(30):
+            raise RuntimeError(f"the database did not open: {store.status().message}")
         now = time.time()
         store.submit(CameraRecord("selftest", "Self-test", "", now))
         store.record_state_change("selftest", now, "IDLE", "LIVE", "self-test")

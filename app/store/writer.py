@@ -1,16 +1,27 @@
-"""The one writer thread: records from a bounded queue, written in batches, one transaction per batch.
+"""The one writer thread: opens the database, then writes records from a bounded queue in batches.
 
 Why one writer: SQLite allows one writer at a time, and batching turns thousands of rows per second into
 a handful of transactions. Callers (pipeline threads, the GUI) only ``put_nowait`` a frozen record:
 microseconds, never a lock on the database.
 
-Failure policy (the wall must keep running and history must not be lost):
+Start-up: ``start()`` returns at once. Opening the database and migrating it (``open_db``) happen on this
+thread, so the GUI never waits for a slow disk, a locked file or a PostgreSQL server. Records queue
+meanwhile and are written once it is open. A database that cannot be opened is retried with backoff
+(1 s .. 30 s) and the reason is in ``status()``; only a configuration that can never work (a URL that is
+not a SQLAlchemy URL, a missing driver, missing migration scripts: ``StoreError``) turns history off.
+
+Failure policy while running (the wall must keep running and history must not be lost):
 - *Operational* errors (database locked by another program, disk full, server gone): the batch is kept,
   one clear log line says what is wrong and that rows are held, and the same batch is retried with
   backoff (1 s .. 30 s). New records keep queueing meanwhile; only when the bounded queue is full are new
   records dropped (counted in ``dropped_total``, logged once a minute), never the ones already queued.
 - *Data* errors (a row the database refuses, e.g. a duplicate key): the batch is retried row by row and
   the bad rows are skipped with a log line (``rejected_total``), so one bad record cannot block the queue.
+
+Maintenance (roll-ups, retention) runs on this thread between batches, about every
+``maintenance_interval_s``; while a backlog of more than one batch is queued it waits (up to four more
+intervals) so held rows are written first. Samples that still arrive late for a rolled-up minute are
+re-rolled by the job (see ``rollup.RollupJob``).
 """
 
 from __future__ import annotations
@@ -20,13 +31,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, delete, insert, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.secrets import scrub
 from app.store import models as m
+from app.store.db import StoreError
 from app.store.records import (
     AlertRecord,
     CameraRecord,
@@ -43,11 +56,33 @@ log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_CAP_S = 30.0
+MAINTENANCE_MAX_DEFER = 4  # intervals maintenance may wait for a backlog to drain
+
+
+class Maintenance(Protocol):
+    """What the writer runs between batches (``rollup.RollupJob``)."""
+
+    def prime(self, engine: Engine) -> None: ...
+
+    def note_committed(self, records: list) -> None: ...
+
+    def run(self, engine: Engine) -> dict[str, int]: ...
 
 
 @dataclass(eq=False)
 class _Barrier:
     done: threading.Event
+    ok: bool = True  # False: the writer ended before the rows in front of it were written
+
+
+@dataclass(eq=False)
+class _RunMaintenance:
+    """Run maintenance right after the records queued in front of this (tests, ``Store.run_maintenance``)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_CONTROL = (_Barrier, _RunMaintenance)
 
 
 def _first_line(e: BaseException) -> str:
@@ -80,14 +115,24 @@ def describe_db_error(e: BaseException) -> str:
 class StoreWriter:
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None = None,
         queue_max: int = 200_000,
         batch_max: int = 2000,
-        maintenance: Callable[[Connection, float], None] | None = None,
-        maintenance_interval_s: float = 60.0,
+        maintenance: Maintenance | None = None,
+        maintenance_interval_s: float | None = 60.0,
         name: str = "store:writer",
+        *,
+        open_db: Callable[[], Engine] | None = None,
+        on_ready: Callable[[Engine], None] | None = None,
     ) -> None:
+        """Give either an open *engine* or *open_db* (called on the writer thread, retried until it works).
+
+        *maintenance_interval_s* None: maintenance runs only when asked (``request_maintenance``)."""
+        if (engine is None) == (open_db is None):
+            raise ValueError("StoreWriter needs exactly one of engine= or open_db=")
         self._engine = engine
+        self._open_db = open_db
+        self._on_ready = on_ready
         self._q: queue.Queue = queue.Queue(maxsize=queue_max)
         self._batch_max = batch_max
         self._maintenance = maintenance
@@ -95,19 +140,30 @@ class StoreWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._drain_deadline = 0.0
+        self.state = "starting"  # starting -> ready -> stopped; or "off" (can never work)
+        self.off_reason = ""
         self.written_total = 0
         self.dropped_total = 0
         self.rejected_total = 0
         self.failed_attempts = 0
+        self.maintenance_runs = 0
         self.last_error = ""
         self.last_error_at = 0.0
         self._last_drop_log = 0.0
         self._pending_count = 0
         self._last_exc: BaseException | None = None
 
+    @property
+    def engine(self) -> Engine | None:
+        """The open engine once the database is ready, else None."""
+        return self._engine if self.state in ("ready", "stopped") else None
+
     # ------------------------------------------------------------------ caller side (any thread)
     def submit(self, record: object) -> bool:
-        """Queue *record*; never blocks. False (and counted) if the queue is full."""
+        """Queue *record*; never blocks. False (and counted) if the queue is full or history is off."""
+        if self.state == "off":
+            self.dropped_total += 1
+            return False
         try:
             self._q.put_nowait(record)
             return True
@@ -122,16 +178,31 @@ class StoreWriter:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued before this call is committed. Not for the GUI thread."""
-        done = threading.Event()
+        if self.state == "off":
+            return False
+        barrier = _Barrier(threading.Event())
         try:
-            self._q.put(_Barrier(done), timeout=timeout)
+            self._q.put(barrier, timeout=timeout)
         except queue.Full:
             return False
-        return done.wait(timeout)
+        return barrier.done.wait(timeout) and barrier.ok
+
+    def request_maintenance(self) -> threading.Event | None:
+        """Run maintenance after everything queued so far is written; the event is set once it ran."""
+        if self.state == "off" or self._maintenance is None:
+            return None
+        marker = _RunMaintenance()
+        try:
+            self._q.put_nowait(marker)
+        except queue.Full:
+            return None
+        return marker.done
 
     def status(self) -> WriterStatus:
+        state = self.state
+        error = self.off_reason if state == "off" else self.last_error
         return WriterStatus(self._q.qsize() + self._pending_count, self.written_total, self.dropped_total,
-                            self.failed_attempts, self.last_error, self.last_error_at, self.rejected_total)  # fmt: skip
+                            self.failed_attempts, error, self.last_error_at, self.rejected_total, state)  # fmt: skip
 
     def start(self) -> None:
         self._thread.start()
@@ -140,47 +211,142 @@ class StoreWriter:
         """Write what is queued (retrying for up to *drain_timeout_s*), then end. True if nothing was lost."""
         self._drain_deadline = time.monotonic() + drain_timeout_s
         self._stop.set()
-        self._thread.join(drain_timeout_s + 10)
+        if self._thread.is_alive():
+            self._thread.join(drain_timeout_s + 10)
         left = self._q.qsize() + self._pending_count
-        if left:
+        if left and self.state != "off":
             log.error("store stopped with %d history records not written: %s", left, self.last_error or "timeout")
-        return left == 0 and not self._thread.is_alive()
+        if self.state != "off":
+            self.state = "stopped"
+        return left == 0 and not self._thread.is_alive() and self.state != "off"
 
     # ------------------------------------------------------------------ writer thread
+    def _wait(self, backoff: float) -> None:
+        if self._stop.is_set():
+            time.sleep(min(backoff, 1.0))  # draining: keep trying until the deadline
+        else:
+            self._stop.wait(backoff)
+
+    def _giving_up(self) -> bool:
+        return self._stop.is_set() and time.monotonic() > self._drain_deadline
+
+    def _open(self) -> bool:
+        """Open (and migrate) the database, retrying with backoff. False if stopped first or history is off."""
+        assert self._open_db is not None
+        backoff = BACKOFF_INITIAL_S
+        while not self._giving_up():
+            try:
+                engine = self._open_db()
+            except StoreError as e:  # a configuration that can never work: say so once, stop trying
+                self._go_off(str(e))
+                return False
+            except Exception as e:
+                self.failed_attempts += 1
+                msg = f"cannot open the database: {describe_db_error(e)}"
+                if msg != self.last_error:
+                    log.error("%s; %d history records are held and will be written once it opens "
+                              "(retrying every %.0f-%.0f s)", msg, self._q.qsize(), backoff, BACKOFF_CAP_S)  # fmt: skip
+                self.last_error, self.last_error_at = msg, time.time()
+                self._wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_CAP_S)
+                continue
+            self._engine = engine
+            if self._maintenance is not None:
+                try:
+                    self._maintenance.prime(engine)
+                except Exception as e:  # late-sample tracking starts at the first roll-up instead
+                    log.warning("could not read the roll-up watermark: %s", describe_db_error(e))
+            if self.last_error:
+                log.warning("history database opened after %d failed attempts; writing %d held records",
+                            self.failed_attempts, self._q.qsize())  # fmt: skip
+                self.last_error = ""
+            self.state = "ready"
+            if self._on_ready is not None:
+                try:
+                    self._on_ready(engine)
+                except Exception:
+                    log.exception("store on_ready callback failed")
+            return True
+        return False
+
+    def _go_off(self, reason: str) -> None:
+        """History can never be written with this configuration: drop (and count) what is queued."""
+        self.off_reason = reason
+        self.state = "off"
+        log.error("%s; Vigil runs WITHOUT history until the configuration is fixed and Vigil restarted", reason)
+        self._release_queue(written=False)
+
+    def _release_queue(self, written: bool) -> None:
+        while True:
+            try:
+                r = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(r, _Barrier):
+                r.ok = written
+                r.done.set()
+            elif isinstance(r, _RunMaintenance):
+                r.done.set()
+            elif not written:
+                self.dropped_total += 1
+
     def _next_batch(self) -> list:
         try:
             first = self._q.get(timeout=0.25)
         except queue.Empty:
             return []
         batch = [first]
-        while len(batch) < self._batch_max:
+        while len(batch) < self._batch_max and not isinstance(batch[-1], _RunMaintenance):
             try:
                 batch.append(self._q.get_nowait())
             except queue.Empty:
                 break
         return batch
 
+    def _maintenance_due(self, now: float, next_at: float) -> bool:
+        if self._maintenance is None or self._maintenance_interval is None or self._stop.is_set():
+            return False
+        if now < next_at:
+            return False
+        if self._q.qsize() < self._batch_max:
+            return True
+        # a backlog is queued: write it first (its samples belong in the buckets about to be rolled up)
+        return now >= next_at + MAINTENANCE_MAX_DEFER * self._maintenance_interval
+
     def _run(self) -> None:
+        if self._engine is None and not self._open():
+            if self.state != "off":  # stopped before the database opened: the rows stay counted as lost
+                for r in list(self._q.queue):
+                    if isinstance(r, _CONTROL):
+                        if isinstance(r, _Barrier):
+                            r.ok = False
+                        r.done.set()
+            return
+        self.state = "ready"
         pending: list = []
         backoff = BACKOFF_INITIAL_S
-        next_maintenance = time.monotonic() + min(5.0, self._maintenance_interval)
+        interval = self._maintenance_interval or 0.0
+        next_maintenance = time.monotonic() + min(5.0, interval)
         while True:
             if not pending:
                 if self._stop.is_set() and self._q.empty():
                     break
-                if self._maintenance and time.monotonic() >= next_maintenance and not self._stop.is_set():
-                    next_maintenance = time.monotonic() + self._maintenance_interval
+                if self._maintenance_due(time.monotonic(), next_maintenance):
+                    next_maintenance = time.monotonic() + interval
                     self._run_maintenance()
                 pending = self._next_batch()
-                self._pending_count = len(pending)
+                self._pending_count = sum(1 for r in pending if not isinstance(r, _CONTROL))
                 if not pending:
                     continue
-            records = [r for r in pending if not isinstance(r, _Barrier)]
+            records = [r for r in pending if not isinstance(r, _CONTROL)]
+            controls = [r for r in pending if isinstance(r, _CONTROL)]
             held: list = []
             try:
                 if records:
                     self._write_batch(records)
                     self.written_total += len(records)
+                    if self._maintenance is not None:
+                        self._maintenance.note_committed(records)
             except Exception as e:
                 if is_transient(e):
                     held = records
@@ -189,29 +355,32 @@ class StoreWriter:
                     held = self._write_one_by_one(records)
                 if held:
                     self._on_failure(e if is_transient(e) else self._last_exc, len(held), backoff)
-                    pending = held + [r for r in pending if isinstance(r, _Barrier)]
+                    pending = held + controls
                     self._pending_count = len(held)
-                    if self._stop.is_set() and time.monotonic() > self._drain_deadline:
+                    if self._giving_up():
                         break
-                    if self._stop.is_set():
-                        time.sleep(min(backoff, 1.0))
-                    else:
-                        self._stop.wait(backoff)
+                    self._wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_CAP_S)
                     continue
             if self.last_error and records:
                 log.warning("store recovered: %d held records written", len(records))
                 self.last_error = ""
             backoff = BACKOFF_INITIAL_S
-            for r in pending:
-                if isinstance(r, _Barrier):
-                    r.done.set()
+            for r in controls:
+                if isinstance(r, _RunMaintenance):
+                    self._run_maintenance()
+                r.done.set()
             pending = []
             self._pending_count = 0
+        for r in pending:  # gave up while draining: wake flush() callers with ok=False
+            if isinstance(r, _CONTROL):
+                if isinstance(r, _Barrier):
+                    r.ok = False
+                r.done.set()
 
-    def _on_failure(self, e: BaseException, n: int, backoff: float) -> None:
+    def _on_failure(self, e: BaseException | None, n: int, backoff: float) -> None:
         self.failed_attempts += 1
-        msg = describe_db_error(e)
+        msg = describe_db_error(e) if e is not None else "unknown database error"
         if msg != self.last_error:
             log.error("cannot write history: %s; %d records are held and will be written when it works again "
                       "(retrying every %.0f-%.0f s)", msg, n + self._q.qsize(), backoff, BACKOFF_CAP_S)  # fmt: skip
@@ -225,6 +394,8 @@ class StoreWriter:
             try:
                 self._write_batch([r])
                 self.written_total += 1
+                if self._maintenance is not None:
+                    self._maintenance.note_committed([r])
             except Exception as e:
                 if is_transient(e):
                     self._last_exc = e
@@ -234,10 +405,11 @@ class StoreWriter:
         return []
 
     def _run_maintenance(self) -> None:
-        assert self._maintenance is not None
+        assert self._maintenance is not None and self._engine is not None
         try:
-            with self._engine.begin() as conn:
-                self._maintenance(conn, time.time())
+            counts = self._maintenance.run(self._engine)
+            self.maintenance_runs += 1
+            log.debug("store maintenance: %s", counts)
         except Exception as e:
             log.warning("history roll-up/retention skipped this time: %s", describe_db_error(e))
 

@@ -145,7 +145,8 @@ def test_engine_adopts_open_alerts_after_restart(tmp_path):
         e2 = AlertEngine(AlertSettings(debounce_s=0, clear_s=5), lambda: offline, store2, sinks=[], clock=clock)
         e2.start()
         try:
-            assert [a.id for a in e2.active()] == [fired.alert.id]
+            # adoption runs on the engine thread (the store opens in the background)
+            wait_for(lambda: [a.id for a in e2.active()] == [fired.alert.id], what="open alerts adopted")
             assert e2.evaluate_once(clock.t + 1) == []  # same condition: the adopted alert continues
         finally:
             e2.stop()

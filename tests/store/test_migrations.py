@@ -40,6 +40,7 @@ def test_upgrade_from_first_revision_keeps_rows(db_url):
     store = Store(db_url)
     store.start()
     try:
+        assert store.wait_ready(60), store.status().message
         assert store_db.current_revision(store.engine) == "0002"
         assert {"health_rollups", "motion_events", "recording_segments"} <= store_db.table_names(store.engine)
         (old,) = store.query(repository.open_alerts).result(30)
@@ -57,6 +58,7 @@ def test_upgrade_from_first_revision_keeps_rows(db_url):
     again = Store(db_url)
     again.start()
     try:
+        assert again.wait_ready(60), again.status().message
         assert store_db.current_revision(again.engine) == "0002"
         assert len(again.query(repository.cameras).result(30)) == 1
     finally:

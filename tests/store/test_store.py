@@ -149,13 +149,42 @@ def test_bad_record_is_skipped_not_blocking(store):
     assert len(store.query(repository.state_events, None, T0 - 1, T0 + 1).result(30)) == 1
 
 
-def test_unusable_url_keeps_running_without_history(tmp_path, caplog):
+def test_unreachable_server_holds_rows_and_says_why_without_password(caplog):
     s = Store("postgresql+psycopg2://vigil:secret-pw@127.0.0.1:1/vigil")  # nothing listens on port 1
     s.start()
     try:
-        assert s.unavailable and "secret-pw" not in s.unavailable
+        assert s.submit(CameraRecord("a", "A"))  # held, not dropped: the server may come up later
+        wait_for(lambda: s.status().failed_attempts >= 1, what="a failed open attempt")
+        st = s.status()
+        assert st.state == "starting" and not st.healthy and st.queued == 1
+        assert st.message.startswith("history not written: cannot open the database: the database server is "
+                                     "unreachable")  # fmt: skip
+        assert st.message.endswith("1 row held, retrying")
+        assert "secret-pw" not in st.message and "secret-pw" not in caplog.text
+        assert "cannot open the database" in caplog.text
+    finally:
+        s.stop(drain_timeout_s=0.5)
+
+
+def test_url_that_can_never_work_turns_history_off():
+    s = Store("not a database url")
+    s.start()
+    try:
+        wait_for(lambda: s.status().state == "off", what="history to be off")
+        assert s.unavailable.startswith("database URL 'not a database url' is not a SQLAlchemy URL")
         assert s.submit(CameraRecord("a", "A")) is False
-        assert s.status().dropped_total == 1
-        assert "WITHOUT history" in caplog.text and "secret-pw" not in caplog.text
+        assert s.status().message.startswith("history is off: database URL")
+        with pytest.raises(store_db.StoreError, match="not a SQLAlchemy URL"):
+            s.query(repository.cameras)
+        assert s.flush(1) is False
     finally:
         s.stop()
+
+
+def wait_for(cond, timeout=30.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

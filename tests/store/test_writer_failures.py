@@ -43,6 +43,7 @@ def test_locked_database_holds_rows_and_recovers(tmp_path, caplog):
     store = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100))
     store.start()
     try:
+        assert store.wait_ready(60), store.status().message
         locker = sqlite3.connect(path, isolation_level=None, timeout=30)
         locker.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
         try:
@@ -51,6 +52,9 @@ def test_locked_database_holds_rows_and_recovers(tmp_path, caplog):
             wait_for(lambda: "locked" in store.status().last_error, what="the writer to report the lock")
             st = store.status()
             assert st.queued == 500 and st.failed_attempts >= 1
+            # the operator's sentence (status bar): what is wrong and how much is held
+            assert st.message.startswith("history not written: the database is locked by another program")
+            assert "500 rows held" in st.message and not st.healthy
             # callers keep going while the database is locked
             for i in range(500, 600):
                 assert store.submit(HealthSampleRecord("cam1", T0 + i, "LIVE", 25, 1e6, 10))
@@ -110,7 +114,7 @@ def test_full_disk_holds_rows_and_recovers(tmp_path, caplog, how):
         store = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100), sqlite_pragmas=pragmas)
         store.start()
         try:
-            assert not store.unavailable
+            assert store.wait_ready(60), store.status().message
             ballast = None
             if how == "tmpfs":
                 ballast = fill(disk)
