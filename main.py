@@ -79,13 +79,15 @@ def run_headless(runtime: Runtime, duration: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_logging(args.log_level)
     threading.current_thread().name = "main"
     if args.self_test:
+        setup_logging(args.log_level)  # the checks use temporary folders: nothing is written to the data dir
         from app.selftest import run_self_test
         from widgets.selftest_render import check_libvlc, render_tile_offscreen  # the checks that need Qt/vlc
 
         return run_self_test(extra_checks=[("tile renders offscreen", render_tile_offscreen), ("libvlc", check_libvlc)])
+    # console + rotating <log dir>/vigil.log, credentials scrubbed (app.logs.ScrubSecrets)
+    setup_logging(args.log_level, Paths.resolve(args.config, args.data_dir).log_dir)
     try:
         runtime = build_runtime(args)
     except ConfigError as e:
