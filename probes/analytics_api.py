@@ -2,8 +2,13 @@
 
 The seed polled every detail one after another (hundreds of streams x up to 10 s timeout = minutes
 per cycle). Here the details of one server are fetched concurrently, at most ``parallelism`` at a
-time, on the scheduler's shared pool (``ctx.map``), each with a timeout; all servers run as separate
-probes on the same pool. A failing detail is one ``API_ERROR`` stream, not a failed cycle.
+time, each with a timeout and a total deadline; all servers run as separate probes on the scheduler's
+shared pool. For ``http://`` servers one pool thread multiplexes ``parallelism`` keep-alive connections
+(:class:`probes.fanout.FanOutClient`: the cycle is CPU-bound, and this costs a fraction of the CPU of one
+blocking request per thread, see docs/probes.md); ``https://`` servers use one keep-alive
+``KeepAliveClient`` connection per pool thread through ``ctx.map``. A failing detail is one ``API_ERROR``
+stream, not a failed cycle. The ``/streams`` list carries only id, node and name (seed 000 and the field
+docs: the detail is the reference for the state), so every stream costs one detail request per cycle.
 
 State rule (same as the seed): ``stream_stats.state`` (fallback ``status.pipelines[0].state``);
 "up" = state RUNNING and ``active`` true. Wrong JSON types never crash the probe: a value of the
@@ -19,7 +24,8 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from probes.base import ProbeContext, ProbeResult
+from probes.base import ProbeContext, ProbeResult, ProbeStopped
+from probes.fanout import FanOutClient
 from probes.http import HttpResult, JsonError, KeepAliveClient, parse_json
 
 log = logging.getLogger(__name__)
@@ -117,20 +123,40 @@ class AnalyticsApiProbe:
         self.parallelism = max(1, parallelism)
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
-        self._client = KeepAliveClient(self.base_url, timeout=timeout_s, max_bytes=max_bytes)
+        self._fanout: FanOutClient | None = None
+        self._client: KeepAliveClient | None = None
+        if urlsplit(self.base_url).scheme == "http":
+            self._fanout = FanOutClient(
+                self.base_url, parallelism=self.parallelism, timeout=timeout_s, max_bytes=max_bytes
+            )
+        else:
+            self._client = KeepAliveClient(self.base_url, timeout=timeout_s, max_bytes=max_bytes)
         self._lock = threading.Lock()
         self.errors_total = 0  # every failed request since start (list or detail)
         self.cycles_total = 0
 
     def close(self) -> None:
-        self._client.close()
+        if self._fanout is not None:
+            self._fanout.close()
+        if self._client is not None:
+            self._client.close()
 
     def _count_errors(self, n: int) -> None:
         with self._lock:
             self.errors_total += n
 
     def _get(self, path: str) -> HttpResult:
+        if self._fanout is not None:
+            return self._fanout.get(path)
+        assert self._client is not None
         return self._client.get(path)
+
+    def _get_many(self, paths: list[str], ctx: ProbeContext | None) -> list[HttpResult]:
+        if self._fanout is not None:
+            return self._fanout.get_many(paths, stop=(lambda: ctx.stopping) if ctx is not None else None)
+        if ctx is not None:
+            return ctx.map(self._get, paths, self.parallelism)
+        return [self._get(p) for p in paths]
 
     def run(self, ctx: ProbeContext | None = None) -> list[ProbeResult]:
         t0 = time.perf_counter()
@@ -165,49 +191,17 @@ class AnalyticsApiProbe:
                 )
             ]
 
-        def one(item: tuple[str, int, str]) -> tuple[ProbeResult, float | None]:
-            sid, node, sname = item
-            labels = {**base_labels, "stream_id": sid, "stream_name": sname, "node_num": str(node)}
-            target = f"{self.host}/{node}/{sid}"
-            r = self._get(f"/streams/{node}/{quote(sid, safe='')}")
-            e = r.error
-            if not e:
-                try:
-                    d = parse_stream_detail(parse_json(r))
-                except JsonError as je:
-                    e = str(je)
-            if e:
-                return ProbeResult(
-                    KIND_STREAM,
-                    target,
-                    ok=False,
-                    state="API_ERROR",
-                    error=e,
-                    at=now,
-                    latency_s=r.elapsed_s,
-                    labels=labels,
-                    metrics={"up": 0.0, "active": 0.0},
-                ), None
-            up = 1.0 if d["state"] == "RUNNING" and d["active"] else 0.0
-            metrics = {"up": up, "active": 1.0 if d["active"] else 0.0}
-            for k in ("fps", "frame_width", "frame_height"):
-                if d[k] is not None:
-                    metrics[k] = d[k]
-            labels["last_error_msg"] = d["last_error_msg"][:200]
-            return ProbeResult(
-                KIND_STREAM,
-                target,
-                ok=True,
-                state=d["state"],
-                at=now,
-                latency_s=r.elapsed_s,
-                labels=labels,
-                metrics=metrics,
-            ), r.elapsed_s
-
-        pairs = ctx.map(one, streams, self.parallelism) if ctx is not None else [one(s) for s in streams]
-        results = [p[0] for p in pairs]
-        durations = [lst.elapsed_s] + [p[1] for p in pairs if p[1] is not None]
+        paths = [f"/streams/{node}/{quote(sid, safe='')}" for sid, node, _ in streams]
+        fetched = self._get_many(paths, ctx)
+        results: list[ProbeResult] = []
+        durations = [lst.elapsed_s]
+        if ctx is not None and ctx.stopping:
+            raise ProbeStopped  # half a cycle of "stopped" errors must not reach the store or the alerts
+        for (sid, node, sname), r in zip(streams, fetched, strict=True):
+            res = self._stream_result(sid, node, sname, r, base_labels, now)
+            results.append(res)
+            if res.ok:
+                durations.append(r.elapsed_s)
         failed = sum(1 for r in results if not r.ok)
         self._count_errors(failed)
         with self._lock:
@@ -233,3 +227,37 @@ class AnalyticsApiProbe:
             },
         )
         return [server, *results]
+
+    def _stream_result(
+        self, sid: str, node: int, sname: str, r: HttpResult, base_labels: dict[str, str], now: float
+    ) -> ProbeResult:
+        labels = {**base_labels, "stream_id": sid, "stream_name": sname, "node_num": str(node)}
+        target = f"{self.host}/{node}/{sid}"
+        e = r.error
+        if not e:
+            try:
+                d = parse_stream_detail(parse_json(r))
+            except JsonError as je:
+                e = str(je)
+        if e:
+            return ProbeResult(
+                KIND_STREAM,
+                target,
+                ok=False,
+                state="API_ERROR",
+                error=e,
+                at=now,
+                latency_s=r.elapsed_s,
+                labels=labels,
+                metrics={"up": 0.0, "active": 0.0},
+            )
+        up = 1.0 if d["state"] == "RUNNING" and d["active"] else 0.0
+        metrics = {"up": up, "active": 1.0 if d["active"] else 0.0}
+        for k in ("fps", "frame_width", "frame_height"):
+            if d[k] is not None:
+                metrics[k] = d[k]
+        labels["last_error_msg"] = d["last_error_msg"][:200]
+        return ProbeResult(
+            KIND_STREAM, target, ok=True, state=d["state"], at=now, latency_s=r.elapsed_s, labels=labels,
+            metrics=metrics,
+        )  # fmt: skip

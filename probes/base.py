@@ -46,6 +46,10 @@ class ProbeResult:
         return (self.kind, self.target)
 
 
+class ProbeStopped(Exception):
+    """Raised by a probe (or ``ProbeContext.map``) when the scheduler stops mid-cycle: nothing is stored."""
+
+
 class Probe(Protocol):
     """A probe: ``run()`` does one cycle (blocking, on a pool thread) and returns its findings.
 

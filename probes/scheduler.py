@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from probes.base import Probe, ProbeResult, ProbeResults
+from probes.base import Probe, ProbeResult, ProbeResults, ProbeStopped
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,7 @@ class _Context:
         return results
 
 
-class _Stopped(Exception):
-    pass
+_Stopped = ProbeStopped  # raised by map() when stopping; probes may raise it too
 
 
 class ProbeScheduler:

@@ -129,3 +129,31 @@ def test_many_servers_on_one_bounded_pool():
     finally:
         for s in servers:
             s.stop()
+
+
+def test_stopping_mid_cycle_stores_nothing():
+    """Scheduler stop during the detail fan-out: no half cycle of "stopped" API_ERRORs reaches the store."""
+    import time
+
+    api = FakeAnalyticsApi(streams=60, latency=0.05).start()
+    sched = ProbeScheduler(workers=2)
+    probe = AnalyticsApiProbe(api.base_url, parallelism=2, timeout_s=5, interval_s=3600)
+    sched.add(probe)
+    try:
+        sched.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and api.requests_to("/streams/*") < 4:
+            time.sleep(0.01)
+        assert api.requests_to("/streams/*") >= 4
+        sched.stop()
+        assert api.requests_to("/streams/*") < 60  # it really stopped early
+        assert sched.results.for_probe(probe.name) == ()
+    finally:
+        sched.stop()
+        api.stop()
+
+
+def test_https_server_uses_the_threaded_client():
+    probe = AnalyticsApiProbe("https://analytics.invalid:4004", timeout_s=1)
+    assert probe._fanout is None and probe._client is not None
+    probe.close()
