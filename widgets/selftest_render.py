@@ -61,7 +61,10 @@ def render_tile_offscreen(ctx: Any) -> str:
     # the overlay (title, LIVE badge) drew bright text pixels into the top band
     if int(got[: max(12, h // 8)].max()) < 200:
         raise RuntimeError("the tile overlay did not render (no bright text pixels in the title band)")
-    return f"{w}x{h} wall tile painted with overlay on Qt {_qt_version()} ({app.platformName()})"
+    import pyqtgraph  # the history charts: a bundle that lost it opens the wall but not the history view
+
+    return (f"{w}x{h} wall tile painted with overlay on Qt {_qt_version()} ({app.platformName()}); "
+            f"pyqtgraph {pyqtgraph.__version__}")  # fmt: skip
 
 
 def _to_array(img) -> np.ndarray:
