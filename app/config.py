@@ -99,6 +99,16 @@ class CameraRecordingSettings(_Model):
     post_roll_s: float = Field(10.0, ge=0, le=600)
 
 
+_RESOLUTION_RE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+_CODEC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{1,39}$")
+
+
+def _check_resolution(res: str, field: str) -> None:
+    if not _RESOLUTION_RE.match(res):
+        raise ValueError(f"{field}: {res!r} is not a resolution like '1280x720' (width x height in pixels, "
+                         "as RESOLUTION in the master playlist)")  # fmt: skip
+
+
 class CameraConfig(_Model):
     id: Annotated[str, Field(description="stable id: lowercase letters, digits, - and _")] = ""
     name: str = Field(..., min_length=1, max_length=120)
@@ -111,6 +121,15 @@ class CameraConfig(_Model):
     thresholds: dict[str, float] = Field(default_factory=dict, description="per-camera template overrides")
     expected_renditions: list[str] = Field(
         default_factory=list, description="HLS: expected ladder, e.g. ['1920x1080', '1280x720']"
+    )
+    expected_codecs: list[str] = Field(
+        default_factory=list,
+        description="HLS: codecs every rendition must declare in CODECS, e.g. ['avc1', 'mp4a'] ('avc1' matches "
+        "'avc1.64001f'; a full 'avc1.64001f' must match exactly)",
+    )
+    expected_bandwidth_kbps: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="HLS: allowed BANDWIDTH (min, max kb/s) per resolution, e.g. {'1280x720': [2000, 4500]}",
     )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     recording: CameraRecordingSettings = Field(default_factory=CameraRecordingSettings)
@@ -126,6 +145,35 @@ class CameraConfig(_Model):
             raise ValueError(
                 f"unsupported URL {mask_url(v)!r}: expected one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
             )
+        return v
+
+    @field_validator("expected_renditions")
+    @classmethod
+    def _check_renditions(cls, v: list[str]) -> list[str]:
+        for res in v:
+            _check_resolution(res, "expected_renditions")
+        return v
+
+    @field_validator("expected_codecs")
+    @classmethod
+    def _check_codecs(cls, v: list[str]) -> list[str]:
+        out = []
+        for c in v:
+            c = c.strip()
+            if not _CODEC_RE.match(c):
+                raise ValueError(f"expected_codecs: {c!r} is not a codec name as HLS CODECS writes it "
+                                 "(e.g. 'avc1', 'avc1.64001f', 'hvc1', 'mp4a.40.2', 'ec-3')")  # fmt: skip
+            out.append(c)
+        return out
+
+    @field_validator("expected_bandwidth_kbps")
+    @classmethod
+    def _check_bandwidth(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for res, (lo, hi) in v.items():
+            _check_resolution(res, "expected_bandwidth_kbps")
+            if lo < 0 or hi <= 0 or lo > hi:
+                raise ValueError(f"expected_bandwidth_kbps[{res!r}]: [{lo:g}, {hi:g}] must be [min, max] kb/s "
+                                 "with 0 <= min <= max and max > 0")  # fmt: skip
         return v
 
     @model_validator(mode="after")

@@ -5,14 +5,18 @@ Pure part (no network, tested with literal playlists):
 * :func:`parse_playlist` - text -> ``m3u8.M3U8`` or :class:`PlaylistError` in words. The ``m3u8``
   library does the parsing; we add the checks it does not do (header, size, segment count, types).
 * :func:`parse_ladder` / :func:`check_ladder` - renditions (bandwidth, resolution, codecs) vs the
-  camera's ``expected_renditions``.
+  camera's ``expected_renditions``, ``expected_codecs`` and ``expected_bandwidth_kbps``. Each rendition is
+  named ``WxH@<kbps>k`` (``1280x720@3000k``), made unique, so two rungs of one resolution are two metric
+  series, not one series written twice.
 * :func:`analyse_media` - one poll of a media playlist against the previous poll's :class:`MediaState`:
   media-sequence continuity, discontinuities, staleness (unchanged for > 1.5 x target duration),
   EXTINF vs target duration within a tolerance.
 
 Network part: :class:`HlsProbe` polls master + every media playlist and downloads the newest segment
 of each rendition (time, HTTP status, bytes), with timeouts and size caps; every failure is a result
-with ``ok=False`` and words, never an exception.
+with ``ok=False`` and words, never an exception. A master playlist that cannot be fetched or parsed
+carries the condition ``HLS_MASTER_ERROR`` (alert ``HlsMasterError``): without it the whole channel could
+be gone and nothing would alert.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ MAX_PLAYLIST_BYTES = 2_000_000
 MAX_SEGMENTS = 20_000
 MAX_VARIANTS = 64
 STALE_FACTOR = 1.5
+MASTER_ERROR = "HLS_MASTER_ERROR"
 
 
 class PlaylistError(ValueError):
@@ -72,7 +77,7 @@ def parse_playlist(text: str | bytes, uri: str = "") -> m3u8.M3U8:
 @dataclass(frozen=True, slots=True)
 class Rendition:
     uri: str  # absolute
-    name: str  # short label for metrics: the resolution, or the playlist path
+    name: str  # unique label for metrics: "1280x720@3000k", or the playlist path
     bandwidth: int
     width: int = 0
     height: int = 0
@@ -96,21 +101,64 @@ def parse_ladder(master: m3u8.M3U8) -> list[Rendition]:
         res = si.resolution if isinstance(si.resolution, tuple) and len(si.resolution) == 2 else (0, 0)
         uri = p.absolute_uri if p.base_uri else p.uri
         w, h = int(res[0] or 0), int(res[1] or 0)
-        name = f"{w}x{h}" if w and h else (p.uri or "?").rsplit("/", 2)[-2 if "/" in (p.uri or "") else -1]
+        if w and h:
+            name = f"{w}x{h}@{round(bw / 1000)}k" if bw > 0 else f"{w}x{h}"
+        else:
+            name = (p.uri or "?").rsplit("/", 2)[-2 if "/" in (p.uri or "") else -1]
         out.append(Rendition(uri=uri, name=name, bandwidth=bw, width=w, height=h, codecs=si.codecs or ""))
-    return sorted(out, key=lambda r: -r.bandwidth)
+    out.sort(key=lambda r: -r.bandwidth)
+    return _unique_names(out)
 
 
-def check_ladder(ladder: list[Rendition], expected: list[str]) -> list[str]:
-    """Problems in words: missing expected renditions, variants without BANDWIDTH."""
+def _unique_names(ladder: list[Rendition]) -> list[Rendition]:
+    """Same resolution and bandwidth twice (or two paths ending alike): "#2", "#3" in ladder order."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out = []
+    for r in ladder:
+        n = seen.get(r.name, 0) + 1
+        seen[r.name] = n
+        out.append(r if n == 1 else replace(r, name=f"{r.name}#{n}"))
+    return out
+
+
+def _codec_matches(expected: str, declared: str) -> bool:
+    e, d = expected.lower(), declared.lower()
+    return d == e or d.startswith(e + ".")
+
+
+def check_ladder(
+    ladder: list[Rendition],
+    expected: list[str],
+    codecs: list[str] | None = None,
+    bandwidth_kbps: dict[str, tuple[float, float]] | None = None,
+) -> list[str]:
+    """Problems in words: missing expected renditions, variants without BANDWIDTH, CODECS lacking an expected
+    codec (every rendition must declare each one: "avc1" matches "avc1.64001f"), BANDWIDTH outside the
+    channel's band for that resolution."""
     problems = []
     have = {r.resolution for r in ladder}
-    for res in expected:
+    for res in dict.fromkeys([*expected, *(bandwidth_kbps or {})]):
         if res not in have:
             problems.append(f"expected rendition {res} is missing from the ladder")
     for r in ladder:
         if r.bandwidth <= 0:
             problems.append(f"rendition {r.name} has no BANDWIDTH")
+        if codecs:
+            declared = [c.strip() for c in r.codecs.split(",") if c.strip()]
+            if not declared:
+                problems.append(f"rendition {r.name} declares no CODECS (expected {', '.join(codecs)})")
+            else:
+                lacking = [e for e in codecs if not any(_codec_matches(e, d) for d in declared)]
+                if lacking:
+                    problems.append(f"rendition {r.name} has CODECS {r.codecs!r}, expected {', '.join(lacking)} too")
+        band = (bandwidth_kbps or {}).get(r.resolution)
+        if band is not None and r.bandwidth > 0:
+            lo, hi = band
+            kbps = r.bandwidth / 1000
+            if not lo <= kbps <= hi:
+                problems.append(f"rendition {r.name} advertises {kbps:.0f} kb/s, expected {lo:g}-{hi:g} kb/s")
     return problems
 
 
@@ -212,6 +260,8 @@ class HlsProbe:
         url: str,
         *,
         expected_renditions: list[str] | None = None,
+        expected_codecs: list[str] | None = None,
+        expected_bandwidth_kbps: dict[str, tuple[float, float]] | None = None,
         interval_s: float = 10.0,
         timeout_s: float = 10.0,
         tolerance: float = 0.1,
@@ -224,6 +274,8 @@ class HlsProbe:
         self.masked_url = mask_url(url)
         self.name = f"hls:{camera_id}"
         self.expected = list(expected_renditions or [])
+        self.expected_codecs = list(expected_codecs or [])
+        self.expected_bandwidth = dict(expected_bandwidth_kbps or {})
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.tolerance = tolerance
@@ -248,6 +300,7 @@ class HlsProbe:
                 error=error,
                 camera_id=self.camera_id,
                 latency_s=time.perf_counter() - t0,
+                conditions=(MASTER_ERROR,),  # the channel may be gone: HlsMasterError
                 labels={"url": self.masked_url},
                 metrics={
                     "playlist_valid": 0.0,
@@ -274,7 +327,9 @@ class HlsProbe:
             ladder = parse_ladder(pl) if pl.is_variant else [Rendition(uri=self.url, name="single", bandwidth=0)]
         except PlaylistError as e:
             return self._fail(t0, "INVALID", f"master playlist: {e}", http_status=r.status)
-        problems = check_ladder(ladder, self.expected) if pl.is_variant else []
+        problems = (
+            check_ladder(ladder, self.expected, self.expected_codecs, self.expected_bandwidth) if pl.is_variant else []
+        )
         if ctx is not None:
             rung_results = ctx.map(self._probe_rendition, ladder, self.parallelism)
         else:

@@ -40,6 +40,8 @@ def _hls(config: AppConfig) -> list[Probe]:
                     cam.id,
                     url,
                     expected_renditions=cam.expected_renditions,
+                    expected_codecs=cam.expected_codecs,
+                    expected_bandwidth_kbps=cam.expected_bandwidth_kbps,
                     interval_s=p.hls_interval_s,
                     timeout_s=p.http_timeout_s,
                     tolerance=p.hls_duration_tolerance,

@@ -42,9 +42,65 @@ def test_ladder_parsed_and_checked_against_expectation():
     assert [r.resolution for r in ladder] == ["854x480", "640x360"]
     assert ladder[0].bandwidth == 1_400_000 and ladder[0].codecs == "avc1.64001e"
     assert ladder[0].uri == "http://127.0.0.1/live/480p/index.m3u8"
+    assert [r.name for r in ladder] == ["854x480@1400k", "640x360@900k"]
     assert check_ladder(ladder, ["854x480", "640x360"]) == []
     problems = check_ladder(ladder, ["1920x1080", "640x360"])
     assert problems == ["expected rendition 1920x1080 is missing from the ladder"]
+
+
+SAME_RES = """#EXTM3U
+#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2"
+hi/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1800000,RESOLUTION=1280x720,CODECS="avc1.64001f"
+lo/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1800000,RESOLUTION=1280x720
+lo2/index.m3u8
+"""
+
+
+def test_renditions_of_one_resolution_get_unique_names():
+    ladder = parse_ladder(parse_playlist(SAME_RES, "http://127.0.0.1/ch/master.m3u8"))
+    assert [r.name for r in ladder] == ["1280x720@3000k", "1280x720@1800k", "1280x720@1800k#2"]
+    assert len({r.name for r in ladder}) == 3  # one metric series per rung
+
+
+def test_codecs_and_bandwidth_checked_against_the_channel():
+    ladder = parse_ladder(parse_playlist(SAME_RES, "http://127.0.0.1/ch/master.m3u8"))
+    assert check_ladder(ladder, [], ["avc1"], {"1280x720": (1500, 3500)}) == [
+        "rendition 1280x720@1800k#2 declares no CODECS (expected avc1)"]  # fmt: skip
+    problems = check_ladder(ladder, ["1280x720"], ["avc1", "mp4a"], {"1280x720": (2000, 3500), "640x360": (500, 900)})
+    assert problems == [
+        "expected rendition 640x360 is missing from the ladder",
+        "rendition 1280x720@1800k has CODECS 'avc1.64001f', expected mp4a too",
+        "rendition 1280x720@1800k advertises 1800 kb/s, expected 2000-3500 kb/s",
+        "rendition 1280x720@1800k#2 declares no CODECS (expected avc1, mp4a)",
+        "rendition 1280x720@1800k#2 advertises 1800 kb/s, expected 2000-3500 kb/s",
+    ]
+    # a full codec string must match exactly; a family matches any profile of it
+    assert check_ladder(ladder[:1], [], ["avc1.64001F", "mp4a.40.2"]) == []
+    assert check_ladder(ladder[:1], [], ["avc1.640028"]) == [
+        "rendition 1280x720@3000k has CODECS 'avc1.64001f,mp4a.40.2', expected avc1.640028 too"]  # fmt: skip
+    assert check_ladder(ladder[:1], [], ["hvc1"])[0].endswith("expected hvc1 too")
+
+
+def test_channel_expectations_in_the_config_are_validated_with_words():
+    from pydantic import ValidationError
+
+    from app.config import CameraConfig
+
+    url = "http://127.0.0.1/ch/master.m3u8"
+    cam = CameraConfig(name="Ch", url=url, expected_renditions=["1280x720"], expected_codecs=["avc1", "mp4a.40.2"],
+                       expected_bandwidth_kbps={"1280x720": [2000, 3500]})  # fmt: skip
+    assert cam.expected_bandwidth_kbps == {"1280x720": (2000.0, 3500.0)}
+    bad = [
+        ({"expected_renditions": ["720p"]}, "'720p' is not a resolution like '1280x720'"),
+        ({"expected_codecs": ["avc1, mp4a"]}, "'avc1, mp4a' is not a codec name"),
+        ({"expected_bandwidth_kbps": {"1280x720": [3500, 2000]}}, r"must be \[min, max\] kb/s"),
+        ({"expected_bandwidth_kbps": {"hd": [1, 2]}}, "'hd' is not a resolution"),
+    ]
+    for fields, words in bad:
+        with pytest.raises(ValidationError, match=words):
+            CameraConfig(name="Ch", url=url, **fields)
 
 
 def test_media_sequence_continuity_stale_and_discontinuity():
@@ -119,13 +175,14 @@ def test_bad_master_over_http_gives_clear_state(static_http, name, status, state
     [r] = probe.run()
     assert not r.ok and r.state == state and words in r.error
     assert r.metrics["playlist_valid"] == 0.0 and r.metrics["validation_errors_total"] == 1
+    assert r.conditions == ("HLS_MASTER_ERROR",)  # the rules turn it into HlsMasterError
 
 
 def test_unreachable_and_slow_servers(static_http):
     from tests.lab import free_port
 
     [r] = HlsProbe("cam", f"http://127.0.0.1:{free_port()}/master.m3u8", timeout_s=2).run()
-    assert r.state == "UNREACHABLE" and "refused" in r.error
+    assert r.state == "UNREACHABLE" and "refused" in r.error and r.conditions == ("HLS_MASTER_ERROR",)
     url = static_http.put("/slow/master.m3u8", MASTER, delay=3.0)
     [r] = HlsProbe("cam", url, timeout_s=0.5).run()
     assert r.state == "UNREACHABLE" and "no answer within" in r.error
@@ -140,7 +197,7 @@ def test_broken_rendition_and_missing_segment(static_http):
                      expected_renditions=["854x480", "640x360", "1280x720"], timeout_s=5)  # fmt: skip
     master, r480, r360 = probe.run()
     assert master.ok and master.state == "INVALID" and master.metrics["abr_rung_count"] == 2
-    assert "1280x720 is missing" in master.error and "640x360: playlist: malformed playlist" in master.error
+    assert "1280x720 is missing" in master.error and "640x360@900k: playlist: malformed playlist" in master.error
     assert r480.ok and r480.metrics["segment_http_status"] == 200 and r480.metrics["segment_bytes"] == 18800
     assert not r360.ok and r360.state == "INVALID"
     static_http.routes.pop("/live/480p/seg_00006.ts")

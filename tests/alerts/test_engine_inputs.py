@@ -1,0 +1,60 @@
+"""AlertEngine inputs beyond camera states: a real HLS probe whose master cannot be fetched, disk watches on a
+real folder, recorder errors (explicit times through evaluate_once; no sleeps)."""
+
+from __future__ import annotations
+
+import shutil
+
+from app.alerts import AlertEngine, Severity
+from app.alerts.service import DiskWatch, merge_watches
+from app.config import AlertSettings
+from app.pipeline.state import HealthSnapshot, StreamState
+from probes.hls import HlsProbe
+from tests.lab import free_port
+
+T0 = 1_700_000_000.0
+
+
+def test_unreachable_hls_master_becomes_an_alert_with_the_probe_words():
+    url = f"http://127.0.0.1:{free_port()}/live/master.m3u8"  # nothing listens: connection refused
+    results = HlsProbe("gate", url, timeout_s=2).run()
+    # the health monitor merges camera-scoped conditions into the camera's snapshot (route_conditions)
+    snap = HealthSnapshot(camera_id="gate", name="Gate", state=StreamState.LIVE, conditions=results[0].conditions)
+    engine = AlertEngine(AlertSettings(debounce_s=0, clear_s=0), lambda: {"gate": snap}, None,
+                         probe_results=lambda: results, sinks=[])  # fmt: skip
+    (ev,) = engine.evaluate_once(T0)
+    a = ev.alert
+    assert (a.alertname, a.severity, a.camera_id) == ("HlsMasterError", Severity.MAJOR, "gate")
+    assert a.summary.startswith("HLS master playlist of Gate cannot be used: master playlist:")
+    assert "refused" in a.summary
+
+
+def test_disk_watch_alerts_in_words_and_one_filesystem_is_one_alert(tmp_path):
+    free = shutil.disk_usage(tmp_path).free
+    rec, data = tmp_path / "recordings" / "not-created-yet", tmp_path / "data"
+    data.mkdir()
+    watches = [DiskWatch(rec, f"recordings disk {rec}", free * 2, "recording stops below 500 MB")]
+    engine = AlertEngine(AlertSettings(debounce_s=0, clear_s=0, disk_min_free_gb=0.001), lambda: {}, None,
+                         disk_paths=[data], disk_watches=watches, sinks=[])  # fmt: skip
+    (ev,) = engine.evaluate_once(T0)  # data (1 MB limit) and recordings (2x free) share the disk: one alert
+    a = ev.alert
+    assert (a.alertname, a.severity) == ("DiskFull", Severity.MAJOR)
+    assert a.summary.startswith(f"disk nearly full on Vigil data disk {data} and recordings disk {rec}: ")
+    assert "free, less than" in a.summary and a.summary.endswith("; recording stops below 500 MB")
+    assert len(merge_watches([*watches, DiskWatch(data, "d", 1)])) == 1
+
+
+def test_recorder_errors_become_recording_stopped_after_the_debounce():
+    errors = {"lobby": "disk full: 12 MB free on /rec, recording stopped"}
+    snaps = {"lobby": HealthSnapshot(camera_id="lobby", name="Lobby", group="HQ", state=StreamState.LIVE)}
+    engine = AlertEngine(AlertSettings(debounce_s=30, clear_s=10), lambda: snaps, None,
+                         recording_errors=lambda: dict(errors), sinks=[])  # fmt: skip
+    assert engine.evaluate_once(T0) == [] and engine.evaluate_once(T0 + 29) == []
+    (ev,) = engine.evaluate_once(T0 + 30)
+    a = ev.alert
+    assert (a.alertname, a.severity, a.group) == ("RecordingStopped", Severity.CRITICAL, "HQ")
+    assert a.summary == "recording of Lobby stopped: disk full: 12 MB free on /rec, recording stopped"
+    errors.clear()  # the recorder wrote again
+    engine.evaluate_once(T0 + 31)
+    (res,) = engine.evaluate_once(T0 + 41)
+    assert res.kind == "resolved"
