@@ -109,7 +109,8 @@ def parse_segment(path: Path) -> Segment | None:
 def scan_segments(root: Path, camera_id: str | None = None) -> list[Segment]:
     """All closed segments under *root* (optionally one camera), oldest first."""
     root = Path(root)
-    base = [root / check_camera_id(camera_id)] if camera_id else [p for p in root.glob("*") if p.is_dir()]
+    # None = every camera; "" is not "every camera" but a bad id (refused like any other)
+    base = [root / check_camera_id(camera_id)] if camera_id is not None else [p for p in root.glob("*") if p.is_dir()]
     out = [s for b in base for p in b.glob("*/*.mp4") if (s := parse_segment(p)) is not None]
     out.sort(key=lambda s: (s.start, s.camera_id))
     return out
