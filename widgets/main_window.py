@@ -448,7 +448,7 @@ class MainWindow(QMainWindow):
         tour = ""
         if self.tour_timer.isActive():
             tour = " · tour paused" if self.tour_paused() else " · tour"
-        focus = f" · focused: {self.wall.focused}" if self.wall.focused else ""
+        focus = f" · focused: {self.wall.focus_tile.name or self.wall.focused}" if self.wall.focused else ""
         self.page_label.setText(
             f"Page {self.wall.page + 1}/{self.arrangement.page_count} · {self.arrangement.layout}{tour}{focus}"
         )

@@ -21,6 +21,9 @@ from app.config import AppConfig, CameraConfig, PipelineSettings, WallConfig
 from app.demo import demo_cameras
 from app.paths import Paths
 from app.runtime import Runtime
+from probes.analytics_api import AnalyticsApiProbe
+from probes.scheduler import ProbeScheduler
+from tests.lab import FakeAnalyticsApi
 from widgets.main_window import MainWindow
 from widgets.theme import apply_theme
 
@@ -75,6 +78,13 @@ def main() -> int:
     apply_theme(app)
     tmp = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
     rt = Runtime(build_config(a.rtsp, a.refused_port), Paths(tmp / "v.json", tmp, tmp / "r", tmp / "l"), demo=True)
+    # a loopback fake analytics server: its streams become status tiles after the 16 cameras (page 2)
+    api = FakeAnalyticsApi(streams=8, per_location=4).start()
+    api.set_state(1, "ERROR", last_error_msg="Failed to open input stream: Connection timed out")
+    api.set_state(2, "STOPPED")
+    sched = ProbeScheduler(workers=2)
+    sched.add(AnalyticsApiProbe(api.base_url, interval_s=1.0, timeout_s=5))
+    rt.add_service("probes", sched)
     rt.start()
     win = MainWindow(rt)
     rc = 0
@@ -109,10 +119,16 @@ def main() -> int:
         settle(app, 1.5)  # sharper frames at the focus size replace the scaled tile picture
         grab(app, win, out / "focused.png")
         wall.unfocus()
+        wall.set_page(1)
+        if not wait(app, lambda: sum(1 for t in wall.tiles if t.camera_id.startswith("api:")) == 8, 30):
+            print("status tiles of the analytics API did not appear", file=sys.stderr)
+            rc = 1
+        grab(app, win, out / "status_tiles.png")
         QTimer.singleShot(0, app.quit)
     finally:
         win.shutdown()
         rt.stop()
+        api.stop()
     return rc
 
 
