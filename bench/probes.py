@@ -91,8 +91,8 @@ def bench_api(
             f"  Vigil CPU per cycle: {statistics.median(cpu):.3f} s "
             f"({statistics.median(cpu) / total * 1e6:.0f} µs/request)"
         )
-        # the seed's sequential loop, measured on one server's first 100 streams and extrapolated
-        probe = AnalyticsApiProbe(urls[0], timeout_s=10)
+        # the seed's sequential loop (one request at a time, parallelism 1), one server, extrapolated
+        probe = AnalyticsApiProbe(urls[0], timeout_s=10, parallelism=1)
         probe.run()
         t0 = time.perf_counter()
         probe.run()
