@@ -347,7 +347,8 @@ class TileWidget(QWidget):
         self._mark(r)  # a down or pictureless tile repaints rarely: the whole layer
         fs = self._metrics(r)
         stamp = t.stamp or ("CONNECTING…" if t.state == "CONNECTING" else "NO PICTURE")
-        color = QColor(t.color) if t.down else QColor("#8a93a0")
+        # a down tile's stamp, and a status tile's own state word ("API: RUNNING"), in the state's colour
+        color = QColor(t.color) if t.down or t.stamp else QColor("#8a93a0")
         f = self._font(fs * 1.35, bold=True)
         p.setFont(f)
         fm = QFontMetrics(f)
