@@ -58,3 +58,29 @@ def test_recorder_errors_become_recording_stopped_after_the_debounce():
     engine.evaluate_once(T0 + 31)
     (res,) = engine.evaluate_once(T0 + 41)
     assert res.kind == "resolved"
+
+
+def test_real_probes_of_devices_and_analytics_api_become_worded_alerts(fake_api, json_device_server):
+    from probes.analytics_api import AnalyticsApiProbe
+    from probes.json_device import JsonDeviceProbe
+
+    fake_api.set_state(0, "ERROR", last_error_msg="Failed to open input stream: 401 Unauthorized")
+    json_device_server.set("/status", {"streaming": {"state": "Idle", "bitrate": 0}})
+    probes = [
+        AnalyticsApiProbe(fake_api.base_url, timeout_s=5),
+        JsonDeviceProbe("encoder", json_device_server.url("/status"), preset="web_presenter", timeout_s=5),
+        JsonDeviceProbe("nas", f"http://127.0.0.1:{free_port()}/hdd", preset="storage_node", timeout_s=2),
+    ]
+    try:
+        results = [r for p in probes for r in p.run()]
+    finally:
+        for p in probes:
+            p.close()
+    engine = AlertEngine(AlertSettings(debounce_s=0, clear_s=0), lambda: {}, None, probe_results=lambda: results,
+                         sinks=[])  # fmt: skip
+    got = {e.alert.alertname: e.alert.summary for e in engine.evaluate_once(T0)}
+    assert set(got) == {"AnalyticsStreamError", "DeviceNotStreaming", "DeviceUnreachable"}, got
+    assert got["AnalyticsStreamError"].startswith("analytics server reports ")
+    assert got["AnalyticsStreamError"].endswith(" in error: Failed to open input stream: 401 Unauthorized")
+    assert got["DeviceNotStreaming"] == "encoder is not streaming: device state 'Idle'"
+    assert got["DeviceUnreachable"].startswith("nas does not answer: ") and "refused" in got["DeviceUnreachable"]
