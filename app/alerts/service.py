@@ -125,7 +125,6 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self._adopt_from_store()
         for s in self.sinks:
             s.start()
         self._stop.clear()
@@ -143,7 +142,7 @@ class AlertEngine:
                 log.exception("stopping alert sink failed")
 
     def _adopt_from_store(self) -> None:
-        if self._store is None or getattr(self._store, "engine", None) is None:
+        if self._store is None:
             return
         from app.store import repository
 
@@ -159,6 +158,9 @@ class AlertEngine:
             log.info("%d open alerts carried over from the previous run", len(rows))
 
     def _run(self) -> None:
+        # Adopt here, before the first evaluation, not in start(): start() runs on the GUI thread and the
+        # store opens its database in the background, so this may wait (at most 15 s) for it.
+        self._adopt_from_store()
         while not self._stop.wait(self.settings.eval_interval_s):
             try:
                 self.evaluate_once()
