@@ -445,6 +445,9 @@ class PlayerWidget(QWidget):
             t = self.vlc.current_time()
             if t is not None:
                 self.position = t
+        if self._playing and not (self.vlc or self.pyav).playing:  # played to the end of the recording
+            self._playing = False
+            self.play_btn.setText("Play")
         if self.position is not None:
             self.bar.set_head(self.position)
             self.clock.setText(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.position)))

@@ -59,21 +59,27 @@ def test_vlc_backend_plays_and_seeks_a_segment(recorded):
     k = len(tl.segments) - 3
     b = VlcBackend(tl, inst)
     try:
-        # near the end of segment k: from the start of the timeline plain playback needs > 3 s to get
-        # here, and a set_time issued before libvlc's input is playing would leave it at the file's 0
+        # near the end of segment k, seeking while PAUSED: paused, plain playback gets nowhere, so only a
+        # seek that libvlc really applied (after its input is playing) can bring the position there
         target = tl.segments[k].end - 0.6
         b.seek(target)
+
+        def position_settles_at_target() -> bool:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                b.tick()  # what the widget's GUI timer does every 40 ms
+                t = b.current_time()
+                if b._pending_ms is None and t is not None and abs(t - target) < 0.3:
+                    return True
+                time.sleep(0.04)
+            return False
+
+        assert position_settles_at_target(), (b.current_time(), target, b.player.get_state())
+        assert b.index == k and not b.playing
+        time.sleep(0.5)
+        b.tick()
+        assert abs(b.current_time() - target) < 0.3  # it stays paused there
         b.play()
-        first = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            b.tick()  # what the widget's GUI timer does every 40 ms
-            if b._pending_ms is None and (t := b.current_time()) is not None and t > tl.segments[k].start:
-                first = t  # the first position libvlc reports after the seek took effect
-                break
-            time.sleep(0.04)
-        assert first is not None and target - 0.3 <= first <= target + 0.5, (first, target, tl.segments[k])
-        assert b.index == k
         # playback runs off the end of segment k and must carry on into k + 1 by itself
         t = None
         deadline = time.monotonic() + 15
