@@ -20,6 +20,10 @@ import threading
 
 log = logging.getLogger(__name__)
 
+# Other background workers that burn CPU (motion analysis, recording mux) take the same default as the
+# pipelines (``pipeline.worker_nice``): they may fall behind for a moment, the GUI thread may not.
+BACKGROUND_NICE = 10
+
 
 def lower_current_thread_priority(increment: int) -> int | None:
     """Raise the calling thread's nice value by *increment* (capped at 19). Returns the new value, or None."""

@@ -23,6 +23,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from app.motion.detector import MotionDetector, MotionParams, MotionUpdate, Region, analysis_size
+from app.priority import BACKGROUND_NICE, lower_current_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ class MotionService:
     # -------------------------------------------------------------- worker thread
 
     def _work(self) -> None:
+        lower_current_thread_priority(BACKGROUND_NICE)  # analysis may fall behind; the GUI thread may not
         while not self._stop.is_set():
             with self._wake:
                 ready = [c for c in self._cams.values() if c.mailbox is not None]

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import av
 
+from app.priority import BACKGROUND_NICE, lower_current_thread_priority
 from app.recording.segments import Segment, SegmentIndex, StoredMotionEvent, final_path, part_path
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,7 @@ class CameraRecorder:
     # -------------------------------------------------------------- recorder thread
 
     def _run(self) -> None:
+        lower_current_thread_priority(BACKGROUND_NICE)
         try:
             while True:
                 with self._cv:
