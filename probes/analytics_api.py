@@ -3,12 +3,12 @@
 The seed polled every detail one after another (hundreds of streams x up to 10 s timeout = minutes
 per cycle). Here the details of one server are fetched concurrently, at most ``parallelism`` at a
 time, each with a timeout and a total deadline; all servers run as separate probes on the scheduler's
-shared pool. For ``http://`` servers one pool thread multiplexes ``parallelism`` keep-alive connections
-(:class:`probes.fanout.FanOutClient`: the cycle is CPU-bound, and this costs a fraction of the CPU of one
-blocking request per thread, see docs/probes.md); ``https://`` servers use one keep-alive
-``KeepAliveClient`` connection per pool thread through ``ctx.map``. A failing detail is one ``API_ERROR``
-stream, not a failed cycle. The ``/streams`` list carries only id, node and name (seed 000 and the field
-docs: the detail is the reference for the state), so every stream costs one detail request per cycle.
+shared pool. One pool thread multiplexes ``parallelism`` keep-alive connections per server, ``http://`` and
+``https://`` alike (:class:`probes.fanout.FanOutClient`, aiohttp on the thread's own event loop: the cycle
+is CPU-bound, and this costs a fraction of the CPU of one blocking request per thread, see docs/probes.md).
+A failing detail is one ``API_ERROR`` stream, not a failed cycle. The ``/streams`` list carries only id,
+node and name (seed 000 and the field docs: the detail is the reference for the state), so every stream
+costs one detail request per cycle.
 
 State rule (same as the seed): ``stream_stats.state`` (fallback ``status.pipelines[0].state``);
 "up" = state RUNNING and ``active`` true. Wrong JSON types never crash the probe: a value of the
@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from probes.base import ProbeContext, ProbeResult, ProbeStopped
 from probes.fanout import FanOutClient
-from probes.http import HttpResult, JsonError, KeepAliveClient, parse_json
+from probes.http import HttpResult, JsonError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class AnalyticsApiProbe:
         parallelism: int = 16,
         timeout_s: float = 10.0,
         max_bytes: int = 5_000_000,
+        cafile: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = source_host(base_url)
@@ -123,40 +124,26 @@ class AnalyticsApiProbe:
         self.parallelism = max(1, parallelism)
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
-        self._fanout: FanOutClient | None = None
-        self._client: KeepAliveClient | None = None
-        if urlsplit(self.base_url).scheme == "http":
-            self._fanout = FanOutClient(
-                self.base_url, parallelism=self.parallelism, timeout=timeout_s, max_bytes=max_bytes
-            )
-        else:
-            self._client = KeepAliveClient(self.base_url, timeout=timeout_s, max_bytes=max_bytes)
+        # cafile: a CA bundle to trust for an https:// server with a private or self-signed certificate
+        self._fanout = FanOutClient(
+            self.base_url, parallelism=self.parallelism, timeout=timeout_s, max_bytes=max_bytes, cafile=cafile
+        )
         self._lock = threading.Lock()
         self.errors_total = 0  # every failed request since start (list or detail)
         self.cycles_total = 0
 
     def close(self) -> None:
-        if self._fanout is not None:
-            self._fanout.close()
-        if self._client is not None:
-            self._client.close()
+        self._fanout.close()
 
     def _count_errors(self, n: int) -> None:
         with self._lock:
             self.errors_total += n
 
     def _get(self, path: str) -> HttpResult:
-        if self._fanout is not None:
-            return self._fanout.get(path)
-        assert self._client is not None
-        return self._client.get(path)
+        return self._fanout.get(path)
 
     def _get_many(self, paths: list[str], ctx: ProbeContext | None) -> list[HttpResult]:
-        if self._fanout is not None:
-            return self._fanout.get_many(paths, stop=(lambda: ctx.stopping) if ctx is not None else None)
-        if ctx is not None:
-            return ctx.map(self._get, paths, self.parallelism)
-        return [self._get(p) for p in paths]
+        return self._fanout.get_many(paths, stop=(lambda: ctx.stopping) if ctx is not None else None)
 
     def run(self, ctx: ProbeContext | None = None) -> list[ProbeResult]:
         t0 = time.perf_counter()

@@ -153,7 +153,28 @@ def test_stopping_mid_cycle_stores_nothing():
         api.stop()
 
 
-def test_https_server_uses_the_threaded_client():
-    probe = AnalyticsApiProbe("https://analytics.invalid:4004", timeout_s=1)
-    assert probe._fanout is None and probe._client is not None
-    probe.close()
+def test_https_server_is_polled_like_http(tmp_path):
+    """An https:// analytics server goes through the same fan-out client (TLS by aiohttp), cert trusted."""
+    import json
+
+    from tests.probes.raw_http import RawServer, ok_response, self_signed_cert
+
+    listing = {"streams": [{"stream_id": f"s{i}", "stream_node_num": 0, "stream_name": "GATE"} for i in range(6)]}
+    detail = {"active": True, "stream_stats": {"state": "RUNNING", "fps": 12}}
+
+    def respond(path, sock):
+        sock.sendall(ok_response(json.dumps(listing if path == "/streams" else detail).encode()))
+        return True
+
+    cert, key = self_signed_cert(tmp_path)
+    srv = RawServer(respond, tls=(cert, key))
+    probe = AnalyticsApiProbe(srv.base_url, parallelism=3, timeout_s=5, cafile=str(cert))
+    try:
+        server, *streams = probe.run()
+        again = probe.run()
+    finally:
+        probe.close()
+        srv.stop()
+    assert server.ok and server.state == "OK" and len(streams) == 6, server.error
+    assert all(r.state == "RUNNING" and r.metrics["fps"] == 12 for r in streams)
+    assert again[0].ok and srv.connections <= 3  # TLS connections kept alive across cycles

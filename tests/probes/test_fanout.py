@@ -1,82 +1,30 @@
-"""FanOutClient (probes/fanout.py) against real loopback servers that answer with raw bytes.
+"""FanOutClient (probes/fanout.py, aiohttp) against real loopback servers that answer with raw bytes.
 
 The lab's FakeAnalyticsApi (http.server) always sends Content-Length; real servers also send chunked
 bodies, close-delimited HTTP/1.0 bodies, drop kept-alive connections, trickle, or are not HTTP at all.
-Each case below is a real TCP server on 127.0.0.1 writing exactly those bytes.
+Each case below is a real TCP server on 127.0.0.1 writing exactly those bytes (tests/probes/raw_http.py),
+over TLS where the case is about https.
 """
 
 from __future__ import annotations
 
-import socket
-import socketserver
+import base64
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from probes.fanout import FanOutClient
 from tests.lab import FakeAnalyticsApi, free_port
-
-Responder = Callable[[str, socket.socket], bool]  # (path, socket) -> keep the connection open?
-
-
-class RawServer:
-    """Reads HTTP requests (keep-alive loop) and lets *respond(path, sock)* write raw bytes."""
-
-    def __init__(self, respond: Responder) -> None:
-        self.respond = respond
-        self.connections = 0
-        self.active = 0
-        self.max_active = 0
-        self.lock = threading.Lock()
-        owner = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self):
-                with owner.lock:
-                    owner.connections += 1
-                    owner.active += 1
-                    owner.max_active = max(owner.max_active, owner.active)
-                try:
-                    buf = b""
-                    while True:
-                        while b"\r\n\r\n" not in buf:
-                            data = self.request.recv(65536)
-                            if not data:
-                                return
-                            buf += data
-                        head, buf = buf.split(b"\r\n\r\n", 1)
-                        path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
-                        if not owner.respond(path, self.request):
-                            return
-                except OSError:
-                    return
-                finally:
-                    with owner.lock:
-                        owner.active -= 1
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+from tests.probes.raw_http import RawServer, Responder, ok_response, self_signed_cert
 
 
 @pytest.fixture
 def raw_server():
     servers: list[RawServer] = []
 
-    def start(respond: Responder) -> RawServer:
-        s = RawServer(respond)
+    def start(respond: Responder, tls=None) -> RawServer:
+        s = RawServer(respond, tls)
         servers.append(s)
         return s
 
@@ -85,18 +33,10 @@ def raw_server():
         s.stop()
 
 
-def _ok(body: bytes, extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
-        len(body),
-        extra,
-        body,
-    )
-
-
 def test_content_length_keep_alive_and_bounded_parallelism(raw_server):
     def respond(path, sock):
         time.sleep(0.03)  # every connection stays busy long enough for all of them to be opened
-        sock.sendall(_ok(b'{"p": "%s"}' % path.encode()))
+        sock.sendall(ok_response(b'{"p": "%s"}' % path.encode()))
         return True
 
     srv = raw_server(respond)
@@ -152,7 +92,7 @@ def test_http10_close_delimited_body(raw_server):
 
 def test_kept_alive_connection_closed_by_the_server_is_retried_once(raw_server):
     def respond(path, sock):
-        sock.sendall(_ok(b"{}"))  # says nothing about closing, then closes: a server-side idle timeout
+        sock.sendall(ok_response(b"{}"))  # says nothing about closing, then closes: a server-side idle timeout
         return False
 
     srv = raw_server(respond)
@@ -258,11 +198,8 @@ def test_stop_flag_ends_the_fan_out():
 
 
 def test_credentials_become_basic_auth_and_never_appear_in_results(raw_server):
-    seen: list[bytes] = []
-
     def respond(path, sock):
-        seen.append(path.encode())
-        sock.sendall(_ok(b"{}"))
+        sock.sendall(ok_response(b"{}"))
         return True
 
     srv = raw_server(respond)
@@ -273,12 +210,66 @@ def test_credentials_become_basic_auth_and_never_appear_in_results(raw_server):
     finally:
         client.close()
     assert r.ok and "pa55w0rd" not in r.url and "viewer:***@" in r.url
-    assert client._head.count(b"Authorization: Basic ") == 1
+    [head] = srv.heads
+    auth = [line for line in head.split(b"\r\n") if line.lower().startswith(b"authorization:")]
+    assert auth == [b"Authorization: Basic " + base64.b64encode(b"viewer:pa55w0rd")]
+    assert head.startswith(b"GET /streams HTTP/1.1\r\n")  # the credentials are not in the request line
 
 
 def test_not_http_scheme_is_refused_in_words():
-    with pytest.raises(ValueError, match="not an http:// URL"):
-        FanOutClient("https://user:secret@host/x")
-    with pytest.raises(ValueError) as e:
-        FanOutClient("rtsp://user:secret@host/x")
-    assert "secret" not in str(e.value)
+    for url in ("rtsp://user:secret@host/x", "ftp://user:secret@host/", "http://"):
+        with pytest.raises(ValueError, match=r"not an http\(s\) URL") as e:
+            FanOutClient(url)
+        assert "secret" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+def test_https_with_a_trusted_certificate_keeps_connections_alive(raw_server, cert):
+    def respond(path, sock):
+        time.sleep(0.02)
+        sock.sendall(ok_response(b'{"p": "%s"}' % path.encode()))
+        return True
+
+    srv = raw_server(respond, tls=cert)
+    url = srv.base_url.replace("https://", "https://viewer:pa55w0rd@")
+    client = FanOutClient(url, parallelism=3, timeout=5, cafile=str(cert[0]))
+    try:
+        paths = [f"/streams/0/{i}" for i in range(12)]
+        out = client.get_many(paths)
+        again = client.get_many(paths[:3])
+    finally:
+        client.close()
+    assert [r.body for r in out] == [b'{"p": "%s"}' % p.encode() for p in paths], [r.error for r in out]
+    assert all(r.ok for r in out + again) and all("pa55w0rd" not in r.url for r in out)
+    assert srv.connections == 3 and srv.max_active <= 3  # TLS connections kept alive across cycles
+    assert all(b"Authorization: Basic " in h for h in srv.heads)
+
+
+def test_https_with_an_untrusted_certificate_fails_at_once_in_words(raw_server, cert):
+    def respond(path, sock):
+        sock.sendall(ok_response(b"{}"))
+        return True
+
+    srv = raw_server(respond, tls=cert)
+    client = FanOutClient(srv.base_url.replace("https://", "https://u:secret@"), parallelism=2, timeout=5)
+    try:
+        out = client.get_many([f"/{i}" for i in range(20)])  # the system CAs only: self-signed is refused
+    finally:
+        client.close()
+    assert all(r.error.startswith("TLS certificate not trusted: ") for r in out), {r.error for r in out}
+    assert all("secret" not in r.url and "secret" not in r.error for r in out)
+    assert srv.connections <= 2 and not srv.heads  # nothing was sent over the untrusted connection
+
+
+def test_http_server_behind_an_https_url_is_an_error_in_words(static_http):
+    url = static_http.put("/a", b"{}", ctype="application/json")  # http.server answers a ClientHello with a 400
+    client = FanOutClient(url.rsplit("/", 1)[0].replace("http://", "https://"), parallelism=2, timeout=5)
+    try:
+        out = client.get_many(["/a", "/a", "/a"])
+    finally:
+        client.close()
+    assert all(r.error.startswith("TLS handshake failed: ") for r in out), {r.error for r in out}
