@@ -4,6 +4,7 @@ polygons, and the detector then ignores motion in the mask; the tile context men
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -164,3 +165,5 @@ def test_tile_context_menu_opens_the_editor_and_saving_applies_it(qtbot, tmp_pat
         if panel is not None:
             panel.shutdown()
         window.shutdown()
+        rt.stop()  # saving applied the config, which started the camera's pipeline: stop its threads
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("camera:gate")]
