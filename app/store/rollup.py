@@ -147,27 +147,27 @@ def reroll(conn: Connection, late: Iterable[tuple[str, float]], now: float, poli
         b = bucket_of(b, MINUTE)
         if b >= c["raw"]:
             by_minute[b].add(cam)
-    r = m.HealthRollup.__table__
     hour_wm = _watermark(conn, HOUR)
     hours: dict[float, set[str]] = defaultdict(set)
-    minutes = 0
-    for b, cams in sorted(by_minute.items()):
-        conn.execute(delete(r).where(r.c.resolution_s == MINUTE, r.c.bucket_start == b, r.c.camera_id.in_(cams)))
-        rows = aggregate(_source_rows(conn, MINUTE, b, b + MINUTE, cams), MINUTE)
-        if rows:
-            conn.execute(insert(r), rows)
-        minutes += len(rows)
+    for b, cams in by_minute.items():
         h = bucket_of(b, HOUR)
         if hour_wm is not None and h <= hour_wm and h >= c["minute"]:
             hours[h] |= cams
-    n_hours = 0
-    for h, cams in sorted(hours.items()):
-        conn.execute(delete(r).where(r.c.resolution_s == HOUR, r.c.bucket_start == h, r.c.camera_id.in_(cams)))
-        rows = aggregate(_source_rows(conn, HOUR, h, h + HOUR, cams), HOUR)
+    minutes = _reroll(conn, MINUTE, by_minute)  # minutes first: the hours are built from them
+    return {"minute_rerolled": minutes, "hour_rerolled": _reroll(conn, HOUR, hours)}
+
+
+def _reroll(conn: Connection, resolution: int, buckets: dict[float, set[str]]) -> int:
+    """Recompute the given buckets of one resolution for the given cameras; returns the rows written."""
+    r = m.HealthRollup.__table__
+    written = 0
+    for b, cams in sorted(buckets.items()):
+        conn.execute(delete(r).where(r.c.resolution_s == resolution, r.c.bucket_start == b, r.c.camera_id.in_(cams)))
+        rows = aggregate(_source_rows(conn, resolution, b, b + resolution, cams), resolution)
         if rows:
             conn.execute(insert(r), rows)
-        n_hours += len(rows)
-    return {"minute_rerolled": minutes, "hour_rerolled": n_hours}
+        written += len(rows)
+    return written
 
 
 def _first_unrolled_sample(conn: Connection) -> float | None:
