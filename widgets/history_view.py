@@ -12,7 +12,6 @@ import logging
 import time
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import QDateTime, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -38,6 +37,14 @@ from app.store import repository
 from app.store.export import export_history
 
 log = logging.getLogger(__name__)
+
+
+def _pg():
+    """pyqtgraph, imported when the first history window opens: it is half a second of the wall's start-up."""
+    import pyqtgraph
+
+    return pyqtgraph
+
 
 RANGES = {"Last hour": 3600, "Last 6 hours": 6 * 3600, "Last 24 hours": 86400, "Last 7 days": 7 * 86400,
           "Last 30 days": 30 * 86400}  # fmt: skip
@@ -76,13 +83,13 @@ class HistoryView(QWidget):
             top.addWidget(w)
         top.addStretch(1)
 
-        axis = lambda: pg.DateAxisItem(orientation="bottom")  # noqa: E731
-        self.plots: dict[str, pg.PlotWidget] = {}
+        axis = lambda: _pg().DateAxisItem(orientation="bottom")  # noqa: E731
+        self.plots: dict = {}  # name -> pyqtgraph PlotWidget
         charts = QWidget(self)
         cl = QVBoxLayout(charts)
         for key, title in (("fps", "frames/s"), ("bitrate", "bitrate (Mb/s)"), ("latency", "latency (ms)"),
                            ("states", "state")):  # fmt: skip
-            pw = pg.PlotWidget(axisItems={"bottom": axis()})
+            pw = _pg().PlotWidget(axisItems={"bottom": axis()})
             pw.setLabel("left", title)
             pw.setMouseEnabled(y=False)
             if key == "states":
@@ -150,13 +157,13 @@ class HistoryView(QWidget):
                         ("latency", [p.latency_ms for p in b.series.points])):  # fmt: skip
             pw = self.plots[key]
             pw.clear()
-            pw.plot(xs, ys, pen=pg.mkPen("#4fb3ff", width=1.5))
+            pw.plot(xs, ys, pen=_pg().mkPen("#4fb3ff", width=1.5))
         st = self.plots["states"]
         st.clear()
         for span in b.spans:
             color = STATE_COLORS.get(span.state, "#455a64")
-            bar = pg.BarGraphItem(x0=[span.start], width=[span.duration], y0=[0], height=[1],
-                                  brush=pg.mkBrush(color), pen=pg.mkPen(None))  # fmt: skip
+            bar = _pg().BarGraphItem(x0=[span.start], width=[span.duration], y0=[0], height=[1],
+                                  brush=_pg().mkBrush(color), pen=_pg().mkPen(None))  # fmt: skip
             bar.setToolTip(f"{span.state} {span.reason}".strip())
             st.addItem(bar)
         for pw in self.plots.values():
