@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import av
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import (
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 LOCKED_COLOR = "#d9a13d"  # a locked segment (kept by retention) on the timeline
 EVENT_LEAD_S = 1.0  # show this much before a motion event
+CLIP_COLOR = "#35d0c0"  # the marked clip range on the timeline
+DEFAULT_CLIP_S = 60.0  # Export clip without an out point: this long from the in point (or the play head)
+
+
+def _hms(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def vlc_instance(args: tuple[str, ...] = ("--no-xlib", "--quiet")):
@@ -185,6 +191,7 @@ class TimelineBar(QWidget):
         self.setMinimumHeight(28)
         self.timeline: Timeline | None = None
         self.head: float | None = None
+        self.clip: tuple[float | None, float | None] = (None, None)  # marked in / out points
         self.menu: QMenu | None = None  # the last context menu (kept so it is not garbage-collected)
 
     def set_timeline(self, tl: Timeline) -> None:
@@ -193,6 +200,10 @@ class TimelineBar(QWidget):
 
     def set_head(self, t: float | None) -> None:
         self.head = t
+        self.update()
+
+    def set_clip(self, start: float | None, end: float | None) -> None:
+        self.clip = (start, end)
         self.update()
 
     def _span(self) -> tuple[float, float]:
@@ -220,6 +231,11 @@ class TimelineBar(QWidget):
             for e in self.timeline.events:
                 p.fillRect(QRectF(self.x_for(e.start), 0, max(2.0, self.x_for(e.end) - self.x_for(e.start)), h * 0.3),
                            QColor("#f1a340"))  # fmt: skip
+            a, b = self.clip
+            if a is not None:  # the marked clip: a band from in to out (or a tick at in, before out is set)
+                x0 = self.x_for(a)
+                w = max(2.0, self.x_for(b) - x0) if b is not None and b > a else 2.0
+                p.fillRect(QRectF(x0, h * 0.78, w, h * 0.22), QColor(CLIP_COLOR))
             if self.head is not None:
                 p.fillRect(QRectF(self.x_for(self.head) - 1, 0, 2, h), QColor("white"))
         p.end()
@@ -271,6 +287,7 @@ class PlayerWidget(QWidget):
     deleting. *index* (the recorder's SegmentIndex) receives lock/unlock mirrors (the store's flag)."""
 
     lock_finished = Signal(str, bool, str)  # segment path, locked, error ("" = done); from the lock worker
+    file_written = Signal(str, str, str)  # what ("clip"/"snapshot"), path, error ("" = done); from the worker
 
     def __init__(self, timeline: Timeline, backend: str = "auto", export_dir: Path | None = None,
                  parent: QWidget | None = None, index=None) -> None:  # fmt: skip
@@ -295,19 +312,26 @@ class PlayerWidget(QWidget):
         self.next_btn = QPushButton("Next event")
         self.prev_btn = QPushButton("Previous event")
         self.snap_btn = QPushButton("Snapshot")
+        self.mark_in_btn = QPushButton("Mark in")
+        self.mark_out_btn = QPushButton("Mark out")
         self.export_btn = QPushButton("Export clip")
+        self.clip_in: float | None = None
+        self.clip_out: float | None = None
         row = QHBoxLayout()
-        for w in (self.play_btn, self.speed, self.prev_btn, self.next_btn, self.snap_btn, self.export_btn, self.clock):
+        for w in (self.play_btn, self.speed, self.prev_btn, self.next_btn, self.snap_btn, self.mark_in_btn,
+                  self.mark_out_btn, self.export_btn, self.clock):  # fmt: skip
             row.addWidget(w)
         lay = QVBoxLayout(self)
         lay.addWidget(self.picture, 1)
         lay.addWidget(self.bar)
         lay.addLayout(row)
         lay.addWidget(self.notice)
-        # marker files may sit on a NAS: lock/unlock runs on one worker, never on the GUI thread
-        self._lock_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="player-lock")
+        # recordings may sit on a NAS: lock/unlock, snapshots and clip exports run on one worker, never on
+        # the GUI thread (a clip export reads and writes up to minutes of video)
+        self._lock_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="player-io")
         self.bar.lock_requested.connect(self.set_segment_locked)
         self.lock_finished.connect(self._on_lock_finished)
+        self.file_written.connect(self._on_file_written)
         self.backend_name = self._pick_backend(backend)
         self.pyav: PyAvPlayback | None = None
         self.vlc: VlcBackend | None = None
@@ -326,6 +350,8 @@ class PlayerWidget(QWidget):
         self.prev_btn.clicked.connect(self.previous_event)
         self.snap_btn.clicked.connect(self._ask_snapshot)
         self.export_btn.clicked.connect(self._ask_export)
+        self.mark_in_btn.clicked.connect(lambda: self.mark_in(self.position))
+        self.mark_out_btn.clicked.connect(lambda: self.mark_out(self.position))
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._refresh)
         self._timer.start(40)
@@ -408,24 +434,72 @@ class PlayerWidget(QWidget):
     def export(self, start: float, end: float, out: Path) -> Path:
         return export_clip(self.timeline, start, end, out)
 
+    # ------------------------------------------------------------------ clip range
+    def mark_in(self, t: float | None) -> None:
+        self.clip_in = t
+        if t is not None and self.clip_out is not None and self.clip_out <= t:
+            self.clip_out = None  # an out point before the new in point is meaningless
+        self._show_clip()
+
+    def mark_out(self, t: float | None) -> None:
+        if t is not None and self.clip_in is not None and t <= self.clip_in:
+            self.notice.setText("The out point must come after the in point.")
+            return
+        self.clip_out = t
+        self._show_clip()
+
+    def clip_range(self) -> tuple[float, float]:
+        """The marked clip; without both marks, DEFAULT_CLIP_S from the in point (or from the play head)."""
+        start = self.clip_in if self.clip_in is not None else (self.position or self.timeline.start or 0.0)
+        end = self.clip_out if self.clip_out is not None and self.clip_out > start else start + DEFAULT_CLIP_S
+        return start, end
+
+    def _show_clip(self) -> None:
+        self.bar.set_clip(self.clip_in, self.clip_out)
+        a, b = self.clip_range()
+        self.notice.setText(
+            f"Clip {_hms(a)} to {_hms(b)} ({b - a:.0f} s)" + ("" if self.clip_out else ": mark out to end it")
+        )
+
+    def export_in_background(self, start: float, end: float, out: Path) -> None:
+        """Stream-copy [start, end] into *out* on the worker; file_written reports the outcome in words."""
+        self._in_background("clip", out, lambda: self.export(start, end, out))
+
+    def snapshot_in_background(self, png: Path) -> None:
+        self._in_background("snapshot", png, lambda: self.snapshot(png))
+
+    def _in_background(self, what: str, path: Path, job) -> None:
+        self.notice.setText(f"Writing the {what} to {path}…")
+
+        def work() -> None:
+            try:
+                job()
+            except (OSError, ValueError, av.error.FFmpegError) as e:
+                self.file_written.emit(what, str(path), str(e) or type(e).__name__)
+                return
+            self.file_written.emit(what, str(path), "")
+
+        self._lock_pool.submit(work)
+
+    def _on_file_written(self, what: str, path: str, error: str) -> None:
+        if error:
+            self.notice.setText(f"Could not write the {what}: {error}")
+        else:
+            self.notice.setText(f"{what.capitalize()} saved: {path}")
+
     def _ask_snapshot(self) -> None:
         name = f"{self.timeline.camera_id}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.position or 0))}.png"
         path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", str(self.export_dir / name), "PNG (*.png)")
         if path:
-            try:
-                self.snapshot(Path(path))
-            except (OSError, ValueError) as e:
-                QMessageBox.warning(self, "Snapshot", f"Could not save the snapshot: {e}")
+            self.snapshot_in_background(Path(path))
 
     def _ask_export(self) -> None:
-        t = self.position or 0.0
-        name = f"{self.timeline.camera_id}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(t))}.mp4"
-        path, _ = QFileDialog.getSaveFileName(self, "Export 60 s from here", str(self.export_dir / name), "MP4 (*.mp4)")
+        start, end = self.clip_range()
+        name = f"{self.timeline.camera_id}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(start))}.mp4"
+        title = f"Export clip {_hms(start)} to {_hms(end)}"
+        path, _ = QFileDialog.getSaveFileName(self, title, str(self.export_dir / name), "MP4 (*.mp4)")
         if path:
-            try:
-                self.export(t, t + 60.0, Path(path))
-            except (OSError, ValueError) as e:
-                QMessageBox.warning(self, "Export", f"Could not export the clip: {e}")
+            self.export_in_background(start, end, Path(path))
 
     # ------------------------------------------------------------------ display
     def _refresh(self) -> None:

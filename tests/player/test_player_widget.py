@@ -189,3 +189,40 @@ def test_timeline_context_menu_locks_and_unlocks_a_segment(qtbot, recorded, tmp_
     finally:
         w.close_player()
         store.stop()
+
+
+def test_marked_clip_exports_in_the_background_with_its_length(qtbot, recorded, tmp_path):
+    """Mark in / mark out on the player, Export: the range is stream-copied off the GUI thread into one MP4."""
+    import av
+
+    _root, index, segs = recorded
+    w = PlayerWidget(timeline(index), backend="pyav")
+    qtbot.addWidget(w)
+    try:
+        a, b = segs[0].start + 0.5, segs[2].start + 1.0  # spans three segments
+        w.mark_in(a)
+        w.mark_out(a - 1)  # before the in point: refused in words, nothing marked
+        assert w.clip_out is None and "after the in point" in w.notice.text()
+        assert w.clip_range() == (a, a + 60.0)  # no out point: the default length from the in point
+        w.mark_out(b)
+        assert w.clip_range() == (a, b) and w.bar.clip == (a, b)
+        out = tmp_path / "clip.mp4"
+        with qtbot.waitSignal(w.file_written, timeout=60_000) as sig:
+            w.export_in_background(*w.clip_range(), out)
+        assert sig.args == ["clip", str(out), ""], sig.args
+        assert w.notice.text() == f"Clip saved: {out}"
+        with av.open(str(out)) as c:
+            duration = float(c.duration) / 1e6
+        assert abs(duration - (b - a)) < 1.2, duration  # cut at keyframes (GOP 1 s)
+        (tmp_path / "a-file").write_text("x")
+        bad = tmp_path / "a-file" / "clip.mp4"  # its "folder" is a file: the write must fail
+        with qtbot.waitSignal(w.file_written, timeout=60_000) as sig:
+            w.export_in_background(a, b, bad)
+        assert sig.args[0] == "clip" and sig.args[2], "a write that fails must say why"
+        assert w.notice.text().startswith("Could not write the clip:")
+        png = tmp_path / "s.png"
+        with qtbot.waitSignal(w.file_written, timeout=60_000) as sig:
+            w.snapshot_in_background(png)
+        assert sig.args == ["snapshot", str(png), ""] and png.stat().st_size > 1000
+    finally:
+        w.close_player()
