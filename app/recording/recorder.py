@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 FRAG_OPTIONS = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof"}
 _MAX_QUEUED = 1500  # packets (~50 s of 15 fps video + audio); beyond it the disk is hopelessly slow
 _RETRY_AFTER_ERROR_S = 10.0
+# Hard floor under any configured reserve: below it a segment is neither started nor continued. FFmpeg's
+# buffered writes fail silently on ENOSPC (mux() and close() return fine, the file just lacks the data),
+# so the recorder cannot wait for an error: it checks free space at every fragment (video keyframe) and
+# compares each closed segment's size with the payload it muxed.
+MIN_FREE_BYTES = 4 * 1024 * 1024
 _RESTAMP_TB = Fraction(1, 90_000)
 
 
@@ -116,6 +121,8 @@ class CameraRecorder:
         self._motion_active = False
         self._record_until = 0.0  # monotonic
         self._error_until = 0.0
+        self._seg_payload = 0  # bytes of packet data muxed into the open segment
+        self._write_failed = ""  # set by _close_segment when a segment came out short (words)
         self._nominal_frame_s = 0.0
         self._restamping = False
         self._src_last_v: int | None = None
@@ -218,6 +225,8 @@ class CameraRecorder:
                         self._queued_packets -= 1
                 try:
                     self._handle(item)
+                    if self._write_failed:  # a segment closed short: the disk refused the data
+                        raise OSError(errno.ENOSPC, self._write_failed)
                 except Exception as e:
                     self._fail(e)
         finally:
@@ -308,15 +317,14 @@ class CameraRecorder:
 
     def _open_segment(self, wall: float) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.root).free
-        if free < self.reserve_bytes:
-            raise DiskFullError(f"disk full: {free / 1e6:.0f} MB free on {self.root}, recording stopped")
+        self._check_free(max(self.reserve_bytes, MIN_FREE_BYTES))
         part = part_path(self.root, self.camera_id, wall)
         part.parent.mkdir(parents=True, exist_ok=True)
         out = av.open(str(part), "w", format="mp4", options=dict(FRAG_OPTIONS))
         self._out_streams = {k: out.add_stream_from_template(t) for k, t in self._templates.items()}
         self._out, self._part, self._seg_wall = out, part, wall
         self._seg_first_v = self._seg_last_v = None
+        self._seg_payload = 0
         self._seg_frame_dur = self._nominal_frame_s  # refined from the pts steps as packets arrive
         self._last_ts = {}
         self._has_audio = False
@@ -349,6 +357,14 @@ class CameraRecorder:
         else:
             self._has_audio = True
         self._out.mux(pkt)
+        self._seg_payload += len(p.data)
+        if p.kind == "v" and p.key:  # a fragment boundary (frag_keyframe): the disk may have filled meanwhile
+            self._check_free(MIN_FREE_BYTES)
+
+    def _check_free(self, needed: int) -> None:
+        free = shutil.disk_usage(self.root).free
+        if free < needed:
+            raise DiskFullError(f"disk full: {free / 1e6:.0f} MB free on {self.root}, recording stopped")
 
     def _close_segment(self) -> None:
         out, part = self._out, self._part
@@ -363,21 +379,33 @@ class CameraRecorder:
         if self._seg_first_v is None or self._seg_last_v is None:
             part.unlink(missing_ok=True)  # nothing playable in it
             return
+        written = part.stat().st_size
+        if written < self._seg_payload:  # the MP4 holds every payload byte plus boxes: data never reached disk
+            log.error("%s: %s is short (%d of at least %d bytes written): keeping what is playable",
+                      self.camera_id, part.name, written, self._seg_payload)  # fmt: skip
+            seg = recover_part(part, self.index)
+            if seg is not None:
+                self._count_segment(seg)
+            self._write_failed = f"writes to {self.root} fail (disk full or I/O error): recording stopped"
+            return
         duration = self._seg_last_v - self._seg_first_v + self._seg_frame_dur
         final = final_path(part, duration)
         os.replace(part, final)
         size = final.stat().st_size
         seg = Segment(self.camera_id, str(final), self._seg_wall, self._seg_wall + duration, size, self._has_audio)
-        with self._status_lock:
-            s = self._status
-            self._status = replace(s, segments_total=s.segments_total + 1, bytes_total=s.bytes_total + size,
-                                   current_path=None, state="waiting" if self.mode == "motion" else "idle",
-                                   reason="")  # fmt: skip
+        self._count_segment(seg)
         if self.index is not None:
             try:
                 self.index.add_segment(seg)
             except Exception:
                 log.exception("%s: indexing %s failed (the file is kept)", self.camera_id, final.name)
+
+    def _count_segment(self, seg: Segment) -> None:
+        with self._status_lock:
+            s = self._status
+            self._status = replace(s, segments_total=s.segments_total + 1, bytes_total=s.bytes_total + seg.size_bytes,
+                                   current_path=None, state="waiting" if self.mode == "motion" else "idle",
+                                   reason="")  # fmt: skip
 
     def _fail(self, e: Exception) -> None:
         disk_full = isinstance(e, DiskFullError) or (isinstance(e, OSError) and e.errno == errno.ENOSPC)
@@ -385,6 +413,7 @@ class CameraRecorder:
             f"disk full on {self.root}: recording stopped" if disk_full else f"recording failed: {e}")  # fmt: skip
         log.error("%s: %s", self.camera_id, reason)
         self._close_segment()
+        self._write_failed = ""
         self._ring.clear()
         self._error_until = time.monotonic() + _RETRY_AFTER_ERROR_S
         with self._status_lock:
@@ -396,50 +425,55 @@ def recover_parts(root: Path, index: SegmentIndex | None = None) -> list[Segment
     """Finalise ``*.mp4.part`` files left by a crash: keep what is readable, rename, index."""
     out: list[Segment] = []
     for part in sorted(Path(root).glob("*/*/*.mp4.part")):
-        try:
-            first = last = None
-            step = 0.0
-            has_audio = False
-            with av.open(str(part), format="mp4") as c:
-                if not c.streams.video:
-                    raise ValueError("no video")
-                v = c.streams.video[0]
-                has_audio = bool(c.streams.audio)
-                for pkt in c.demux(v):
-                    if pkt.pts is None:
-                        continue
-                    t = float(pkt.pts * pkt.time_base)
-                    if first is None:
-                        first = t
-                    if last is not None and t > last:
-                        step = t - last
-                    last = t if last is None else max(last, t)
-        except Exception as e:
-            log.warning("recovering %s: unreadable (%s); removed", part, e)
-            part.unlink(missing_ok=True)
-            continue
-        if first is None or last is None:
-            part.unlink(missing_ok=True)
-            continue
-        from app.recording.segments import _NAME_RE
-
-        m = _NAME_RE.match(part.name.removesuffix(".part"))
-        if not m:
-            continue
-        duration = last - first + step
-        final = final_path(part, duration)
-        os.replace(part, final)
-        from app.recording.segments import parse_segment
-
-        seg = parse_segment(final)
-        if seg is None:
-            continue
-        seg = replace(seg, has_audio=has_audio)
-        log.info("recovered %s (%.1f s) after an unclean stop", final.name, duration)
-        if index is not None:
-            index.add_segment(seg)
-        out.append(seg)
+        seg = recover_part(part, index, why="after an unclean stop")
+        if seg is not None:
+            out.append(seg)
     return out
+
+
+def recover_part(part: Path, index: SegmentIndex | None = None, why: str = "cut short") -> Segment | None:
+    """Keep what is readable of one ``*.mp4.part`` (fragments written before a crash or a full disk): rename
+    it to its final name with the duration it really holds and index it; remove it if nothing plays."""
+    try:
+        first = last = None
+        step = 0.0
+        has_audio = False
+        with av.open(str(part), format="mp4") as c:
+            if not c.streams.video:
+                raise ValueError("no video")
+            v = c.streams.video[0]
+            has_audio = bool(c.streams.audio)
+            for pkt in c.demux(v):
+                if pkt.pts is None:
+                    continue
+                t = float(pkt.pts * pkt.time_base)
+                if first is None:
+                    first = t
+                if last is not None and t > last:
+                    step = t - last
+                last = t if last is None else max(last, t)
+    except Exception as e:
+        log.warning("recovering %s: unreadable (%s); removed", part, e)
+        part.unlink(missing_ok=True)
+        return None
+    if first is None or last is None:
+        part.unlink(missing_ok=True)
+        return None
+    from app.recording.segments import _NAME_RE, parse_segment
+
+    if not _NAME_RE.match(part.name.removesuffix(".part")):
+        return None
+    duration = last - first + step
+    final = final_path(part, duration)
+    os.replace(part, final)
+    seg = parse_segment(final)
+    if seg is None:
+        return None
+    seg = replace(seg, has_audio=has_audio)
+    log.info("recovered %s (%.1f s) %s", final.name, duration, why)
+    if index is not None:
+        index.add_segment(seg)
+    return seg
 
 
 def stored_event(ev) -> StoredMotionEvent:
