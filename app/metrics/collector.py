@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.pipeline.state import Condition, HealthSnapshot, StreamState
-from app.secrets import label_url
+from app.secrets import label_url, scrub
 from probes.base import ProbeResult, ProbeResults
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,26 @@ _CAM = ["camera_id", "camera_name", "group"]
 
 def _cam_labels(s: HealthSnapshot) -> list[str]:
     return [s.camera_id, s.name, s.group]
+
+
+def text_label(value: str) -> str:
+    """A device's text field as a label value, with no credential in it.
+
+    A value that is exactly one URL with a host gets :func:`label_url` (no user, no query); anything
+    else (free text that quotes one or several URLs, "source: rtsp://admin:pw@h/x") goes through
+    :func:`scrub`, which masks every ``user:pw@`` and secret parameter wherever it stands.
+    """
+    if "://" not in value and "=" not in value:
+        return value
+    if value.count("://") == 1 and not any(c.isspace() for c in value):
+        try:
+            parts = urlsplit(value)
+            one_url = bool(parts.scheme) and bool(parts.hostname) and value.startswith(parts.scheme + "://")
+        except ValueError:
+            one_url = False
+        if one_url:
+            return label_url(value)
+    return scrub(value)
 
 
 class VigilCollector(Collector):
@@ -321,7 +342,7 @@ class VigilCollector(Collector):
             for k, v in r.labels.items():
                 if k not in ("device", "preset", "url"):
                     # a device may report camera URLs (hdd-monitor's "streams"): never a credential in a label
-                    txt.add_metric([r.target, k, label_url(v) if "://" in v else v], 1.0)
+                    txt.add_metric([r.target, k, text_label(v)], 1.0)
             for c in r.conditions:
                 cond.add_metric([r.target, c], 1.0)
         yield from (up, val, txt, cond)
