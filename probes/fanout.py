@@ -15,8 +15,10 @@ the URL masked, bodies capped at ``max_bytes`` (declared *and* streamed), an ina
 (``timeout``: connect, first byte, each read) and a total deadline per request (``deadline_s``, default
 2 x timeout) so a server trickling a body cannot hold a cycle. A kept-alive connection that the server
 closed between cycles is retried once on a fresh connection (aiohttp does this for idempotent requests).
-When a new connection cannot be made (refused, DNS, unreachable, connect timeout, TLS), the requests not
-yet sent fail with the same words at once instead of each waiting for its own connect timeout. Redirects
+When a new connection cannot be made (refused, DNS, unreachable, connect timeout, TLS), the worker that
+tried stops taking requests; the other workers carry on over their kept-alive connections (a device that
+caps its connections below ``parallelism``, one dropped SYN). Once no worker is left, the requests not yet
+sent fail with the same words at once instead of each waiting for its own connect timeout. Redirects
 are not followed (a 3xx is an error in words; credentials never travel to another host).
 
 Threading: one event loop per client, created on the first request and closed by :meth:`close`; each
@@ -196,22 +198,34 @@ class FanOutClient:
         results: list[HttpResult | None] = [None] * n
         started: dict[int, float] = {}
         pending: deque[int] = deque(range(n))
-        state = {"connect_error": "", "stopped": stop is not None and stop()}
+        state: dict = {"connect_error": "", "stopped": stop is not None and stop()}
+        alive = [0]  # workers still taking requests
 
         async def worker() -> None:
-            while pending and not state["stopped"]:
-                i = pending.popleft()
-                t0 = started[i] = time.perf_counter()
-                if state["connect_error"]:
-                    results[i] = HttpResult(self.masked + paths[i], 0, b"", 0.0, state["connect_error"])
-                    continue
-                result, connect_failed = await self._fetch(paths[i], t0)
-                if connect_failed:
-                    state["connect_error"] = result.error  # a new connection failed: the queued ones would too
-                results[i] = result
+            try:
+                while pending and not state["stopped"]:
+                    i = pending.popleft()
+                    t0 = started[i] = time.perf_counter()
+                    result, connect_failed = await self._fetch(paths[i], t0)
+                    results[i] = result
+                    if connect_failed:
+                        # Only this worker stops: the others' kept-alive connections still work (a device
+                        # capping its connections below parallelism, one dropped SYN).
+                        state["connect_error"] = result.error
+                        return
+            finally:
+                alive[0] -= 1
+                if alive[0] == 0 and state["connect_error"] and not state["stopped"]:
+                    # no worker left and the last new connection failed: the queued requests would too
+                    now = time.perf_counter()
+                    while pending:
+                        i = pending.popleft()
+                        started[i] = now
+                        results[i] = HttpResult(self.masked + paths[i], 0, b"", 0.0, state["connect_error"])
 
         if not state["stopped"] and n:
-            tasks = [asyncio.create_task(worker()) for _ in range(min(self.parallelism, n))]
+            alive[0] = min(self.parallelism, n)
+            tasks = [asyncio.create_task(worker()) for _ in range(alive[0])]
             try:
                 while True:
                     _, running = await asyncio.wait(tasks, timeout=_STOP_POLL_S if stop is not None else None)

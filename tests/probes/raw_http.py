@@ -90,6 +90,11 @@ class RawServer:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
+    def refuse_new(self) -> None:
+        """Close the listening socket: new connections are refused, accepted ones keep being served."""
+        self.server.shutdown()  # the accept loop ends; handler threads of open connections go on
+        self.server.socket.close()
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -175,9 +175,35 @@ def test_trickling_server_hits_the_total_deadline(raw_server):
 
 def test_refused_server_fails_every_request_at_once_in_words():
     client = FanOutClient(f"http://127.0.0.1:{free_port()}", parallelism=4, timeout=2)
-    out = client.get_many([f"/{i}" for i in range(50)])
+    try:
+        out = client.get_many([f"/{i}" for i in range(50)])
+    finally:
+        client.close()
     assert len(out) == 50 and all(r.error == "connection refused" for r in out), {r.error for r in out}
     assert all(r.url.startswith("http://127.0.0.1:") for r in out)
+
+
+def test_one_refused_connection_stops_only_its_worker(raw_server):
+    """A device that accepts no new connection while kept-alive ones still work: only the new fail."""
+
+    def respond(path, sock):
+        time.sleep(0.01)
+        sock.sendall(ok_response(b'{"p": "%s"}' % path.encode()))
+        return True
+
+    srv = raw_server(respond)
+    client = FanOutClient(srv.base_url, parallelism=4, timeout=5)
+    try:
+        assert all(r.ok for r in client.get_many(["/a", "/b"]))  # two connections, kept alive
+        assert srv.connections == 2
+        srv.refuse_new()
+        out = client.get_many([f"/streams/0/{i}" for i in range(20)])
+    finally:
+        client.close()
+    failed = [r for r in out if not r.ok]
+    assert all(r.error == "connection refused" for r in failed), {r.error for r in failed}
+    assert len(failed) <= 2 and sum(r.ok for r in out) >= 18, [r.error for r in out]
+    assert srv.connections == 2
 
 
 def test_stop_flag_ends_the_fan_out():
