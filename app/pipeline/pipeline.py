@@ -137,6 +137,7 @@ class CameraPipeline:
         self._state_listeners: list[StateListener] = []
         self._output_box: tuple[int, int] | None = None
         self._keyframes_only = False
+        self._resume_at_key = False  # set when keyframe-only ends: the demux skips to the next keyframe
         # snapshot fields (written by the pipeline threads under _lock, read through snapshot())
         self._snap = HealthSnapshot(
             camera_id=camera_id, name=name, group=group, url=self._masked_url, variant=variant,
@@ -236,12 +237,14 @@ class CameraPipeline:
 
     def set_keyframes_only(self, enabled: bool) -> None:
         """Decode only keyframes (about 7x cheaper): for tiles that fall behind on a crowded wall."""
-        was, self._keyframes_only = self._keyframes_only, bool(enabled)
-        if was and not enabled:
-            # The next P-frame refers to pictures that were never decoded: resume at the next keyframe,
-            # or the tile shows a smeared picture for up to a GOP. (A plain flag write: the decoder at
-            # worst waits one more keyframe if it races with this.)
-            self._dec.need_key = True
+        enabled = bool(enabled)
+        if self._keyframes_only and not enabled:
+            # The next P-frame refers to pictures that were never decoded: resume at the next keyframe, or
+            # the tile shows a smeared picture for up to a GOP. The demux thread applies it in stream order
+            # (a keyframe already queued for a threaded decoder is followed by the P-frames it skipped).
+            # Set before clearing the mode, so the demux never sees "full rate" without "wait for a key".
+            self._resume_at_key = True
+        self._keyframes_only = enabled
 
     def add_packet_sink(self, sink: PacketSink) -> None:
         with self._lock:
@@ -470,8 +473,10 @@ class CameraPipeline:
                 self._last_keyframe_at = now
             self._packets_rx += 1
             self._bytes_rx += packet.size
-            if self._keyframes_only and not is_key:
+            if (self._keyframes_only or self._resume_at_key) and not is_key:
                 continue
+            if is_key and not self._keyframes_only:
+                self._resume_at_key = False
             self._enqueue_packet(packet, is_key, now)
         # demux() ended: the source closed (EOF). Files and lavfi loop; live servers do not end.
         if spec.paced:

@@ -134,6 +134,7 @@ class CameraRecorder:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
+            self._write_failed = ""  # a short segment at the last stop belongs to that run
             self._thread = threading.Thread(target=self._run, name=f"camera:{self.camera_id}:record", daemon=True)
             self._thread.start()
 
@@ -226,7 +227,7 @@ class CameraRecorder:
                 try:
                     self._handle(item)
                     if self._write_failed:  # a segment closed short: the disk refused the data
-                        raise OSError(errno.ENOSPC, self._write_failed)
+                        raise DiskFullError(self._write_failed)
                 except Exception as e:
                     self._fail(e)
         finally:
@@ -383,7 +384,11 @@ class CameraRecorder:
         if written < self._seg_payload:  # the MP4 holds every payload byte plus boxes: data never reached disk
             log.error("%s: %s is short (%d of at least %d bytes written): keeping what is playable",
                       self.camera_id, part.name, written, self._seg_payload)  # fmt: skip
-            seg = recover_part(part, self.index)
+            try:
+                seg = recover_part(part, self.index)
+            except Exception:  # an index that fails must not take the recorder thread down with it
+                log.exception("%s: keeping the short segment %s failed", self.camera_id, part.name)
+                seg = None
             if seg is not None:
                 self._count_segment(seg)
             self._write_failed = f"writes to {self.root} fail (disk full or I/O error): recording stopped"

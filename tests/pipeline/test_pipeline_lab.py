@@ -185,9 +185,12 @@ def test_worker_threads_run_nicer_than_the_gui_thread(rtsp_lab, make_pipeline):
     assert thread_nice(threading.get_native_id()) == base  # the caller (the GUI thread in the app) is untouched
 
 
-def test_leaving_keyframes_only_resumes_at_a_keyframe(rtsp_lab, make_pipeline):
-    """A P-frame after skipped pictures would smear the tile for up to a GOP: decoding restarts at a keyframe."""
-    p = make_pipeline(rtsp_lab.url(2), "kf")
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline-decode", "threaded-decode"])
+def test_leaving_keyframes_only_resumes_at_a_keyframe(rtsp_lab, make_pipeline, threaded):
+    """A P-frame after skipped pictures would smear the tile for up to a GOP: decoding restarts at a keyframe
+    (also with a decode queue, where a keyframe queued before the switch is followed by skipped P-frames)."""
+    opts = PipelineOptions(open_timeout_s=5, read_timeout_s=4, threaded_decode=threaded)
+    p = make_pipeline(rtsp_lab.url(2), "kf", options=opts)
     wait_state(p, StreamState.LIVE)
     frames: list[bool] = []
     p.add_frame_sink(lambda frame, _t: frames.append(bool(frame.key_frame)), max_fps=1000)
