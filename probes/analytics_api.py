@@ -24,6 +24,7 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from app.secrets import scrub
 from probes.base import ProbeContext, ProbeResult, ProbeStopped
 from probes.http import HttpResult, JsonError, parse_json
 
@@ -95,7 +96,9 @@ def parse_stream_detail(doc: Any) -> dict[str, Any]:
         "fps": _num(stats.get("fps")),
         "frame_width": _num(stats.get("frame_width")),
         "frame_height": _num(stats.get("frame_height")),
-        "last_error_msg": _s(stats.get("last_error_msg")),
+        # FFmpeg-based servers repeat the input URL with its password ("Failed to open input stream:
+        # rtsp://admin:pw@..."): masked here, once, so snapshots, tiles, alerts and metrics all get it masked
+        "last_error_msg": scrub(_s(stats.get("last_error_msg"))),
     }
 
 
@@ -140,17 +143,18 @@ class AnalyticsApiProbe:
         with self._lock:
             self.errors_total += n
 
-    def _get(self, path: str) -> HttpResult:
-        return self._fanout.get(path)
-
     def _get_many(self, paths: list[str], ctx: ProbeContext | None) -> list[HttpResult]:
-        return self._fanout.get_many(paths, stop=(lambda: ctx.stopping) if ctx is not None else None)
+        """Stop-aware: a stopping scheduler abandons the requests in flight (``ProbeStopped``)."""
+        out = self._fanout.get_many(paths, stop=(lambda: ctx.stopping) if ctx is not None else None)
+        if ctx is not None and ctx.stopping:
+            raise ProbeStopped  # half a cycle of "stopped" errors must not reach the store or the alerts
+        return out
 
     def run(self, ctx: ProbeContext | None = None) -> list[ProbeResult]:
         t0 = time.perf_counter()
         now = time.time()
         base_labels = {"source_host": self.host, "server": self.label}
-        lst = self._get("/streams")
+        [lst] = self._get_many(["/streams"], ctx)  # stop-aware: shutdown never waits for a dead server
         streams: list[tuple[str, int, str]] = []
         err = lst.error
         skipped = 0
@@ -183,8 +187,6 @@ class AnalyticsApiProbe:
         fetched = self._get_many(paths, ctx)
         results: list[ProbeResult] = []
         durations = [lst.elapsed_s]
-        if ctx is not None and ctx.stopping:
-            raise ProbeStopped  # half a cycle of "stopped" errors must not reach the store or the alerts
         for (sid, node, sname), r in zip(streams, fetched, strict=True):
             res = self._stream_result(sid, node, sname, r, base_labels, now)
             results.append(res)

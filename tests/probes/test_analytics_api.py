@@ -178,3 +178,48 @@ def test_https_server_is_polled_like_http(tmp_path):
     assert server.ok and server.state == "OK" and len(streams) == 6, server.error
     assert all(r.state == "RUNNING" and r.metrics["fps"] == 12 for r in streams)
     assert again[0].ok and srv.connections <= 3  # TLS connections kept alive across cycles
+
+
+def test_last_error_msg_with_a_camera_password_is_masked_at_the_probe(fake_api):
+    """FFmpeg-based servers repeat the input URL: the probe masks it once, for every consumer."""
+    pw = "Ffm9egPw"
+    fake_api.set_state(
+        1, "ERROR", last_error_msg=f"Failed to open input stream: rtsp://admin:{pw}@10.1.2.3:554/live?password={pw}"
+    )
+    probe = AnalyticsApiProbe(fake_api.base_url, parallelism=4, timeout_s=5)
+    try:
+        _server, *streams = probe.run()
+    finally:
+        probe.close()
+    msg = by_id(streams)[fake_api.stream(1).stream_id].labels["last_error_msg"]
+    assert msg.startswith("Failed to open input stream: rtsp://admin:***@10.1.2.3:554/live"), msg
+    assert pw not in msg
+    assert all(pw not in repr(r) for r in streams)
+
+
+def test_stop_does_not_wait_for_a_stream_list_that_never_comes():
+    """The /streams request is stop-aware: a dead server does not hold the shutdown for its deadline."""
+    import threading
+    import time
+
+    api = FakeAnalyticsApi(streams=4).start()
+    api.inject("/streams", "hang", delay=120)
+    sched = ProbeScheduler(workers=2)
+    probe = AnalyticsApiProbe(api.base_url, timeout_s=60, interval_s=3600)  # deadline 120 s
+    sched.add(probe)
+    stopper = threading.Thread(target=sched.stop, daemon=True)
+    try:
+        sched.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and api.requests_to("/streams") < 1:
+            time.sleep(0.01)
+        assert api.requests_to("/streams") == 1
+        stopper.start()
+        stopper.join(15)  # bounded wait for the event; the old code waited for the 120 s deadline
+        assert not stopper.is_alive(), "scheduler stop waited for the hanging /streams request"
+        assert sched.results.for_probe(probe.name) == ()  # ProbeStopped: nothing stored
+    finally:
+        api.stop()
+        stopper.join(30)
+        sched.stop()
+        probe.close()
