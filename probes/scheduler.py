@@ -71,11 +71,8 @@ class _Context:
         if errors:
             raise errors[0]
         if self._stop.is_set() and any(r is None for r in results):
-            raise _Stopped
+            raise ProbeStopped
         return results
-
-
-_Stopped = ProbeStopped  # raised by map() when stopping; probes may raise it too
 
 
 class ProbeScheduler:
@@ -210,7 +207,7 @@ class ProbeScheduler:
         t0 = time.perf_counter()
         try:
             results = list(probe.run(_Context(pool, self._stop)))
-        except _Stopped:
+        except ProbeStopped:
             return []
         except Exception as e:  # a probe bug: report it as a failed result, keep the scheduler alive
             log.exception("probe %s crashed", probe.name)
