@@ -233,6 +233,26 @@ class MetricsSettings(_Model):
 class AnalyticsServerSettings(_Model):
     base_url: str = Field(..., description="e.g. http://10.0.28.11:4004 (seed 000)")
     name: str = ""
+    cafile: str | None = Field(
+        None,
+        description="CA bundle (PEM) to trust for an https:// server with a private or self-signed certificate",
+    )
+
+    @field_validator("cafile")
+    @classmethod
+    def _check_cafile(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        path = Path(v).expanduser()
+        if not path.is_file():
+            raise ValueError(f"cafile {v!r}: no such file")
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except (ssl.SSLError, OSError) as e:
+            raise ValueError(f"cafile {v!r}: not a readable PEM certificate bundle ({e.strerror or e})") from None
+        return str(path)
 
 
 class JsonDeviceSettings(_Model):

@@ -101,8 +101,7 @@ class FanOutClient:
     """GETs on one ``http(s)://`` server over up to ``parallelism`` keep-alive connections (one thread).
 
     ``cafile`` adds a CA bundle (PEM) to trust for ``https://`` (e.g. a site's own CA or a self-signed
-    server certificate); ``verify=False`` disables certificate checks altogether (an explicit choice,
-    never a fallback).
+    server certificate). Certificates are always checked: there is no switch to turn that off.
     """
 
     def __init__(
@@ -114,7 +113,6 @@ class FanOutClient:
         max_bytes: int = 5_000_000,
         deadline_s: float | None = None,
         cafile: str | None = None,
-        verify: bool = True,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -135,11 +133,8 @@ class FanOutClient:
             raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
         self._ssl: ssl.SSLContext | bool = True
-        if self.scheme == "https":
-            if not verify:
-                self._ssl = False
-            elif cafile:
-                self._ssl = ssl.create_default_context(cafile=cafile)  # raises for a missing/bad file: config error
+        if self.scheme == "https" and cafile:
+            self._ssl = ssl.create_default_context(cafile=cafile)  # raises for a missing/bad file: config error
         self._lock = threading.Lock()  # one get_many at a time per client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._held = _Held()

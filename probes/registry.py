@@ -60,6 +60,7 @@ def _analytics(config: AppConfig) -> list[Probe]:
             interval_s=p.analytics_interval_s,
             parallelism=p.analytics_parallelism,
             timeout_s=p.http_timeout_s,
+            cafile=s.cafile,
         )
         for s in p.analytics_servers
     ]

@@ -223,3 +223,39 @@ def test_stop_does_not_wait_for_a_stream_list_that_never_comes():
         stopper.join(30)
         sched.stop()
         probe.close()
+
+
+def test_cafile_from_the_config_reaches_the_probe(tmp_path):
+    """probes.analytics_servers[].cafile: trusted end to end; a missing or bad file is a config error in words."""
+    import json
+
+    from app.config import AppConfig, ConfigError, load_config
+    from probes.registry import build_probes
+    from tests.probes.raw_http import RawServer, ok_response, self_signed_cert
+
+    def respond(path, sock):
+        body = {"streams": []} if path == "/streams" else {}
+        sock.sendall(ok_response(json.dumps(body).encode()))
+        return True
+
+    cert, key = self_signed_cert(tmp_path)
+    srv = RawServer(respond, tls=(cert, key))
+    cfg = AppConfig.model_validate(
+        {"probes": {"analytics_servers": [{"base_url": srv.base_url, "name": "tls", "cafile": str(cert)}]}}
+    )
+    [probe] = build_probes(cfg, ("analytics_api",))
+    try:
+        [server] = probe.run()
+    finally:
+        probe.close()
+        srv.stop()
+    assert server.ok and server.state == "OK", server.error
+
+    for cafile, words in ((tmp_path / "nope.pem", "no such file"), (key.with_name("bad.pem"), "not a readable PEM")):
+        if cafile.name == "bad.pem":
+            cafile.write_text("not a certificate\n")
+        path = tmp_path / "vigil.json"
+        doc = {"probes": {"analytics_servers": [{"base_url": "https://127.0.0.1:9", "cafile": str(cafile)}]}}
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ConfigError, match=words):
+            load_config(path)
