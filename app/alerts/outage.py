@@ -15,6 +15,8 @@ the debounce restarts and the alert never fires. Here:
   is still seen: ``frames_decoded_total`` grew while both samples were not LIVE.
 * **Flapping** (rule ``CameraFlapping``): ``drops`` drops within ``window_s`` raise it; it holds until no drop
   for ``quiet_s`` (hysteresis: enter at N, leave only when stable), then the evaluator's ``clear_s`` applies.
+  Drops are recorded only while the rule is enabled and pruned to its window on every sample (bounded memory
+  on a wall that runs for months).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class OutageTracker:
         for snap in snapshots:
             seen.add(snap.camera_id)
             c = self._cams.setdefault(snap.camera_id, _Camera(frames=snap.frames_decoded_total))
-            self._step(c, snap, now, rules)
+            self._step(c, snap, now, rules, flap_rule)
             name = snap.name or snap.camera_id
             if c.outage_since is not None:
                 rule = c.rule or offline_rule
@@ -81,7 +83,18 @@ class OutageTracker:
         return len(c.drops) if c else 0
 
     # ------------------------------------------------------------------ internals
-    def _step(self, c: _Camera, snap: HealthSnapshot, now: float, rules: tuple[AlertRule, ...]) -> None:
+    def _step(
+        self, c: _Camera, snap: HealthSnapshot, now: float, rules: tuple[AlertRule, ...], flap_rule: AlertRule | None
+    ) -> None:
+        # Drops are kept only while CameraFlapping is enabled, and only inside its window: a 24/7 wall with
+        # the rule disabled must not grow a list per camera forever.
+        if flap_rule is None:
+            c.drops.clear()
+            c.flapping = False
+        else:
+            window = flap_rule.param("window_s")
+            while c.drops and c.drops[0] < now - window:
+                c.drops.popleft()
         st = snap.state
         frames_grew = snap.frames_decoded_total > c.frames
         c.frames = snap.frames_decoded_total  # smaller = the pipeline was rebuilt: start counting again
@@ -101,8 +114,9 @@ class OutageTracker:
         if st.is_down:
             if c.armed:
                 c.armed = False
-                c.drops.append(began)
                 c.last_drop = began
+                if flap_rule is not None:
+                    c.drops.append(began)
             r = rule_for_signal(rules, str(st))
             if r is not None and (c.rule is None or r.severity.rank < c.rule.severity.rank):
                 c.rule = r

@@ -196,3 +196,14 @@ def test_analytics_stream_error_is_worded_after_the_api():
     assert [n for n, _, _ in names(failed)] == ["ApiError"]
     odd = ProbeResult("analytics_stream", "h/0/a", ok=True, state="FAILED", labels={"last_error_msg": "GPU lost"})
     assert names(odd)[0][2] == "analytics server reports h/0/a in error: FAILED: GPU lost"
+
+
+def test_drops_are_not_kept_without_the_flapping_rule():
+    """CameraFlapping disabled on a 24/7 wall: the per-camera drop list must not grow forever."""
+    rules = rules_with_overrides({"CameraFlapping": {"enabled": False}})
+    cam = Camera(cycle((L, 10), (OFF, 10)))  # one drop every 20 s: 180 in an hour
+    _, _, tracker = run([cam], 3600, rules=rules)
+    assert tracker.drops("cam1") == 0
+    # enabled again: counting resumes, bounded by the window (10 min = 30 drops at most)
+    _, _, tracker = run([cam], 3600, start=4_600.0, rules=DEFAULT_RULES, tracker=tracker)
+    assert 0 < tracker.drops("cam1") <= 31
