@@ -109,7 +109,9 @@ class AlertEngine:
         self._probe_results = probe_results
         limit = settings.disk_min_free_gb * 1e9
         watches = [DiskWatch(Path(p), f"Vigil data disk {p}", limit) for p in disk_paths if limit > 0]
-        self._disk_watches = merge_watches([*watches, *(w for w in disk_watches if w.min_free_bytes > 0)])
+        # merged per filesystem at each check, on the engine thread (os.stat may block on a dead mount; a
+        # recordings root mounted after start-up is a disk of its own from then on)
+        self._disk_watches = [*watches, *(w for w in disk_watches if w.min_free_bytes > 0)]
         self._recording_errors = recording_errors
         self._outages = OutageTracker()
         self._clock = clock
@@ -210,7 +212,7 @@ class AlertEngine:
             self._disk_checked = now
             out = []
             rule = rule_for_signal(self.rules, "DISK_LOW")
-            for w in self._disk_watches:
+            for w in merge_watches(self._disk_watches):
                 try:
                     free = shutil.disk_usage(_existing(w.path)).free
                 except OSError as e:
@@ -317,10 +319,10 @@ def default_sinks(settings: AlertSettings) -> list:
 
 def install_alerts(runtime, store=None) -> AlertEngine:
     """Create the engine for *runtime* and register it as the ``alerts`` service (after ``store``)."""
-    probes = next((svc for n, svc in runtime.services if n == "probes"), None)
-    results = getattr(probes, "results", None)
+    from app.recording.wiring import find_service, recording_alert_inputs
+
+    results = getattr(find_service(runtime, "probes"), "results", None)
     probe_results = results.all if results is not None and hasattr(results, "all") else None
-    from app.recording.wiring import recording_alert_inputs
 
     recording_errors, watches = recording_alert_inputs(runtime)
     engine = AlertEngine(runtime.config.alerts, runtime.supervisor.snapshots, store, probe_results=probe_results,

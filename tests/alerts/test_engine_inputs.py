@@ -3,7 +3,11 @@ real folder, recorder errors (explicit times through evaluate_once; no sleeps)."
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+
+import pytest
 
 from app.alerts import AlertEngine, Severity
 from app.alerts.service import DiskWatch, merge_watches
@@ -11,6 +15,7 @@ from app.config import AlertSettings
 from app.pipeline.state import HealthSnapshot, StreamState
 from probes.hls import HlsProbe
 from tests.lab import free_port
+from tests.lab.disk import tiny_disk
 
 T0 = 1_700_000_000.0
 
@@ -84,3 +89,27 @@ def test_real_probes_of_devices_and_analytics_api_become_worded_alerts(fake_api,
     assert got["AnalyticsStreamError"].endswith(" in error: Failed to open input stream: 401 Unauthorized")
     assert got["DeviceNotStreaming"] == "encoder is not streaming: device state 'Idle'"
     assert got["DeviceUnreachable"].startswith("nas does not answer: ") and "refused" in got["DeviceUnreachable"]
+
+
+def test_recordings_disk_mounted_after_start_is_watched_on_its_own(tmp_path):
+    """Watches are merged per filesystem at each check, not once at construction: a recordings root
+    mounted later (an 8 MB tmpfs here) gets its own DiskFull alert."""
+    data = tmp_path / "data"
+    data.mkdir()
+    free = shutil.disk_usage(data).free
+    with tiny_disk(tmp_path, size_mb=8) as disk:
+        if disk is None:
+            if os.environ.get("VIGIL_LAB_STRICT") or os.environ.get("CI"):
+                pytest.fail("a tmpfs cannot be mounted here: CI runs as root and must be able to")
+            pytest.skip("mounting a tmpfs needs root")
+        subprocess.run(["umount", str(disk)], check=True)  # the recordings disk is not mounted at start-up
+        rec = disk / "recordings"
+        watches = [DiskWatch(rec, f"recordings disk {rec}", 100e6)]
+        assert free > 200e6
+        engine = AlertEngine(AlertSettings(debounce_s=0, clear_s=0, disk_min_free_gb=0.001), lambda: {}, None,
+                             disk_paths=[data], disk_watches=watches, sinks=[])  # fmt: skip
+        assert engine.evaluate_once(T0) == []  # one disk with room for both limits
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], check=True)
+        (ev,) = engine.evaluate_once(T0 + 60)  # next disk check (every 30 s)
+        a = ev.alert
+        assert a.alertname == "DiskFull" and a.summary.startswith(f"disk nearly full on recordings disk {rec}: ")
