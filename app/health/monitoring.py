@@ -63,7 +63,9 @@ def install_monitoring(runtime: Runtime) -> Monitoring:
 
     def disk_status():
         # looked up at scrape time: the "retention" service (app.recording.wiring) may be installed in any order
-        svc = next((s for n, s in getattr(runtime, "services", ()) if n == "retention"), None)
+        from app.recording.wiring import find_service  # lazy: recording's imports only when scraped
+
+        svc = find_service(runtime, "retention")
         return svc.status() if svc is not None else None
 
     exporter = MetricsExporter(config.metrics, runtime.supervisor.snapshots, scheduler.results, stats, disk_status)
