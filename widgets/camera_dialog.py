@@ -276,6 +276,7 @@ class CameraEditDialog(QDialog):
                 again = self.validate()
                 if again is not None:
                     self._save(again)
+            box.deleteLater()  # one box per question: do not keep them all until the dialog goes
 
         box.finished.connect(answered)
         self.confirm_box = box
@@ -284,6 +285,16 @@ class CameraEditDialog(QDialog):
     def _save(self, cam: CameraConfig) -> None:
         self._result = cam
         super().accept()
+
+    def reject(self) -> None:
+        """Cancel also cancels a save waiting for its connection test: the late result must not save."""
+        if self._save_pending:
+            self._save_pending = False
+            self._test_id = -1  # no runner id: the running test's late result is ignored
+            self.save_button.setEnabled(True)
+            self.test_button.setEnabled(True)
+            self.test_result.setText("")
+        super().reject()
 
     def camera(self) -> CameraConfig | None:
         return self._result

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app.store import repository
 from app.store.export import export_history
+from widgets.arrangement import is_status_id
 
 log = logging.getLogger(__name__)
 
@@ -361,8 +362,10 @@ class ExportDialog(QDialog):
     def _emit(self, words: str, ok: bool) -> None:
         try:
             self._done.emit(words, ok)
-        except RuntimeError:  # the dialog was closed and deleted meanwhile
+        except RuntimeError:  # the dialog was closed and deleted meanwhile: the status bar still hears it
             log.info("%s", words)
+            if self._status is not None:
+                self._status.emit(words)
 
     def _on_done(self, words: str, ok: bool) -> None:
         self.exporting = False
@@ -392,13 +395,15 @@ def install_history_ui(window, runtime):
     store = next((svc for n, svc in runtime.services if n == "store"), None)
     if store is None:
         return None
-    cams = [(c.id, c.name) for c in runtime.config.cameras]
+
+    def cams() -> list[tuple[str, str]]:  # read at open time: cameras added since start are choosable
+        return [(c.id, c.name) for c in runtime.config.cameras]
 
     def open_history(camera_id: str | None = None) -> HistoryView:
         dlg = QDialog(window)
         dlg.setWindowTitle("History")
         dlg.resize(1100, 750)
-        view = HistoryView(store, cams, parent=dlg)
+        view = HistoryView(store, cams(), parent=dlg)
         if camera_id:
             view.camera.setCurrentIndex(max(0, view.camera.findData(camera_id)))
         QVBoxLayout(dlg).addWidget(view)
@@ -407,6 +412,11 @@ def install_history_ui(window, runtime):
         return view
 
     window.add_menu_action("&Tools", "History…", open_history, shortcut="Ctrl+H")
-    window.add_menu_action("&File", "Export history…", lambda: export_dialog(window, store, cams))
-    window.tile_context_menu_hooks.append(lambda menu, cid: menu.addAction("History…", lambda: open_history(cid)))
+    window.add_menu_action("&File", "Export history…", lambda: export_dialog(window, store, cams()))
+
+    def add_action(menu, cid: str) -> None:
+        if not is_status_id(cid):  # status tiles are not recorded in the history
+            menu.addAction("History…", lambda: open_history(cid))
+
+    window.tile_context_menu_hooks.append(add_action)
     return open_history

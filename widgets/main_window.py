@@ -127,36 +127,14 @@ def screen_choices(screens: list[QScreen], here: QScreen | None) -> list[tuple[s
 
 
 def store_health_sentence(store) -> str:
-    """Words for the status bar when the history is not being written; '' when it is (or no store).
-
-    Reads only what ``Store.status()`` offers and tolerates fields that do not exist (yet): a ready-made
-    sentence if the store gives one, else one built from ``last_error`` / ``dropped_total``.
-    """
-    if store is None or not hasattr(store, "status"):
+    """Words for the status bar when the history is not being written; '' when it is (or no store)."""
+    if store is None:
         return ""
     try:
         st = store.status()
+        return "" if st.healthy else st.message
     except Exception as e:  # the status bar must never take the window down
         return f"History: status unavailable ({type(e).__name__})"
-    healthy = getattr(st, "healthy", None)
-    last_error = str(getattr(st, "last_error", "") or "")
-    if healthy is None:
-        healthy = not last_error
-    if healthy:
-        return ""
-    for attr in ("message", "sentence", "summary"):
-        v = getattr(st, attr, None)
-        try:
-            v = v() if callable(v) else v
-        except Exception:
-            v = None
-        if isinstance(v, str) and v:
-            return v
-    dropped = getattr(st, "dropped_total", 0) or 0
-    text = f"History not written: {last_error or 'the store reports a problem'}"
-    if dropped:
-        text += f" ({dropped} records dropped)"
-    return text
 
 
 class MainWindow(QMainWindow):
@@ -339,6 +317,8 @@ class MainWindow(QMainWindow):
         here = self.screen()
         others = [s for s in QGuiApplication.screens() if s is not here]
         if len(others) > 1:
+            if getattr(self, "_screen_popup", None) is not None:
+                self._screen_popup.deleteLater()  # one question at a time, not one menu per Ctrl+N
             menu = QMenu(self)
             self.build_screen_menu(menu)
             menu.popup(QCursor.pos())
@@ -426,7 +406,7 @@ class MainWindow(QMainWindow):
         snaps = status_snapshots(self._probe_results)
         for view in [self.wall, *(w.view for w in self.page_windows)]:
             view.set_status_tiles(snaps)
-        self._update_status()
+        # the status bar follows: health_updated also runs _update_status, connected after this
 
     def live_counts(self) -> tuple[int, int]:
         snaps = self.frames.snapshots

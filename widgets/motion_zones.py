@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import CameraConfig, MotionSettings
+from widgets.arrangement import is_status_id
 
 log = logging.getLogger(__name__)
 
@@ -331,5 +332,9 @@ def install_motion_zones_ui(window, runtime):
         dlg.open()
         return dlg
 
-    window.tile_context_menu_hooks.append(lambda menu, cid: menu.addAction("Motion zones…", lambda: edit(cid)))
+    def add_action(menu, cid: str) -> None:
+        if not is_status_id(cid):  # a status tile (analytics API) has no picture and no motion settings
+            menu.addAction("Motion zones…", lambda: edit(cid))
+
+    window.tile_context_menu_hooks.append(add_action)
     return edit

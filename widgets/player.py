@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import av
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import (
@@ -125,6 +124,8 @@ class VlcBackend:
         if self._index < 0:
             return
         st = self.player.get_state()
+        if self._pending_ms is not None and st in (self._vlc.State.Ended, self._vlc.State.Error):
+            self._pending_ms = None  # the file cannot be played (corrupt, or deleted by retention): move on
         if self._pending_ms is not None:
             if self._ready():
                 self.player.set_time(self._pending_ms)
@@ -261,6 +262,8 @@ class TimelineBar(QWidget):
         seg = self.timeline.segments[i]
         hms = [time.strftime("%H:%M:%S", time.localtime(t)) for t in (seg.start, seg.end)]
         span = f"{hms[0]} to {hms[1]}"
+        if self.menu is not None:
+            self.menu.deleteLater()  # one menu at a time, not one per right-click for the widget's life
         menu = QMenu(self)
         if seg.locked:
             menu.addAction(f"Unlock segment {span}", lambda: self.lock_requested.emit(i, False))
@@ -424,8 +427,8 @@ class PlayerWidget(QWidget):
         else:
             self.notice.setText(f"{name} {'locked: retention keeps it' if locked else 'unlocked'}")
 
-    def snapshot(self, png: Path) -> Path:
-        loc = self.timeline.locate(self.position or 0.0)
+    def snapshot(self, png: Path, at: float | None = None) -> Path:
+        loc = self.timeline.locate(self.position or 0.0 if at is None else at)
         if loc is None:
             raise ValueError("nothing to snapshot here")
         i, off = loc
@@ -466,7 +469,8 @@ class PlayerWidget(QWidget):
         self._in_background("clip", out, lambda: self.export(start, end, out))
 
     def snapshot_in_background(self, png: Path) -> None:
-        self._in_background("snapshot", png, lambda: self.snapshot(png))
+        at = self.position  # the picture on screen now, not wherever playback is when the worker gets to it
+        self._in_background("snapshot", png, lambda: self.snapshot(png, at))
 
     def _in_background(self, what: str, path: Path, job) -> None:
         self.notice.setText(f"Writing the {what} to {path}…")
@@ -474,7 +478,8 @@ class PlayerWidget(QWidget):
         def work() -> None:
             try:
                 job()
-            except (OSError, ValueError, av.error.FFmpegError) as e:
+            except Exception as e:  # whatever it is, the operator is told (a lost Future would say nothing)
+                log.warning("player: writing the %s to %s failed", what, path, exc_info=True)
                 self.file_written.emit(what, str(path), str(e) or type(e).__name__)
                 return
             self.file_written.emit(what, str(path), "")
@@ -528,7 +533,9 @@ class PlayerWidget(QWidget):
 
     def close_player(self) -> None:
         self._timer.stop()
-        self._lock_pool.shutdown(wait=True)  # a lock in flight is finished, not lost
+        # never wait on the GUI thread: a clip export in flight may take minutes (the worker finishes it; the
+        # widget outlives close, so its signal is still safe to emit)
+        self._lock_pool.shutdown(wait=False)
         if self.pyav is not None:
             self.pyav.stop()
         if self.vlc is not None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDrag, QFont, QFontMetrics, QImage, QPainter, QPen, QRegion
 from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
@@ -53,6 +53,7 @@ class TileWidget(QWidget):
         self._layer_region = QRegion()  # where the layer has anything drawn (collected while drawing it)
         self._layer_rects: list[QRect] = []  # that region as non-overlapping rects, blitted per frame
         self._layer_built_at = 0.0
+        self._figures_due_pending = False
         self._bands_key: tuple | None = None
         self._bands: list[QRect] = []  # letterbox bands around the picture
         self._image: QImage | None = None
@@ -177,7 +178,13 @@ class TileWidget(QWidget):
         """
         key = (self._text, r.width(), r.height(), has_image, self.camera_id, self.show_overlay, self.selected,
                self.drop_target, self._motion, getattr(self, "alarm_color", None))  # fmt: skip
-        if self._layer is not None and (key == self._layer_key or self._only_figures_changed(key)):
+        if self._layer is not None and key == self._layer_key:
+            return self._layer
+        if self._layer is not None and self._only_figures_changed(key):
+            if not self._figures_due_pending:  # a tile with no new frame must still get its figures
+                self._figures_due_pending = True
+                wait = FIGURES_REFRESH_S - (time.monotonic() - self._layer_built_at)
+                QTimer.singleShot(max(1, int(wait * 1000) + 1), self._figures_due)
             return self._layer
         layer = QImage(max(1, r.width()), max(1, r.height()), QImage.Format.Format_ARGB32_Premultiplied)
         layer.fill(Qt.GlobalColor.transparent)
@@ -204,6 +211,10 @@ class TileWidget(QWidget):
         self._layer_rects = list(self._layer_region)
         self._layer_built_at = time.monotonic()
         return layer
+
+    def _figures_due(self) -> None:
+        self._figures_due_pending = False
+        self.update()
 
     def _only_figures_changed(self, key: tuple) -> bool:
         """The health tick updates fps/bitrate/latency twice a second on every tile; re-laying out the

@@ -117,6 +117,21 @@ def test_changed_url_is_tested_again_and_a_good_one_saves_without_asking(qtbot):
     assert dlg.confirm_box is None and dlg.test_ok is True and dlg.test_result.text().startswith("OK: 320x180")
 
 
+def test_cancel_while_the_save_test_runs_saves_nothing(qtbot):
+    dlg = CameraEditDialog(make_config([]))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.name.setText("Yard")
+    dlg.url.setText("demo://y?pattern=testsrc2&size=320x180&rate=10")  # a test that succeeds: it would save
+    dlg.accept()
+    assert dlg.saving
+    with qtbot.waitSignal(dlg._runner.finished, timeout=WAIT):
+        dlg.reject()  # the operator cancels before the test reports
+    qtbot.wait(50)  # let the queued result reach the dialog
+    assert not dlg.saving and dlg.camera() is None and dlg.confirm_box is None
+    assert dlg.result() == QDialog.DialogCode.Rejected
+
+
 def test_a_disabled_camera_is_saved_without_a_test(qtbot):
     dlg = CameraEditDialog(make_config([]))
     qtbot.addWidget(dlg)
