@@ -8,7 +8,8 @@ when Vigil restarts, which Prometheus' ``rate()`` handles.
 
 Labels never carry a password or a user name: cameras are labelled by id/name/group, hosts by host name
 only, and URLs (``vigil_camera_info{url}``, URL-valued device fields) go through ``app.secrets.label_url``
-(``scheme://host:port/path``, path secrets masked).
+(``scheme://host:port/path``, path secrets masked); a device text field that only quotes URLs (free text,
+several URLs) goes through ``app.secrets.scrub`` instead (:func:`text_label`).
 Series names and labels of seed 000 are kept exactly (``camera_stream_status_up`` etc.) so existing
 Grafana dashboards keep working.
 """
