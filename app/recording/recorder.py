@@ -121,6 +121,7 @@ class CameraRecorder:
         self._motion_active = False
         self._record_until = 0.0  # monotonic
         self._error_until = 0.0
+        self._disk_error = False  # the last failure was a full disk (a motion recorder re-checks between events)
         self._seg_payload = 0  # bytes of packet data muxed into the open segment
         self._write_failed = ""  # set by _close_segment when a segment came out short (words)
         self._nominal_frame_s = 0.0
@@ -289,6 +290,16 @@ class CameraRecorder:
         # not writing: buffer (pre-roll) and start when wanted, from a keyframe
         self._ring.append(p)
         self._trim_ring(p.mono)
+        if self._disk_error and not self._want(p) and time.monotonic() >= self._error_until and is_vkey:
+            # a motion-mode recorder between events: see whether the disk has room again, so the error
+            # (and its alert) clears now rather than at the next motion event
+            try:
+                self._check_free(max(self.reserve_bytes, MIN_FREE_BYTES))
+            except DiskFullError:
+                self._error_until = time.monotonic() + _RETRY_AFTER_ERROR_S
+            else:
+                self._disk_error = False
+                self._set_status(state="waiting", reason="", error_since=None)
         if self._want(p) and time.monotonic() >= self._error_until and self._ring and self._ring[0].key:
             buffered = list(self._ring)
             self._ring.clear()
@@ -329,6 +340,7 @@ class CameraRecorder:
         self._seg_frame_dur = self._nominal_frame_s  # refined from the pts steps as packets arrive
         self._last_ts = {}
         self._has_audio = False
+        self._disk_error = False
         self._set_status(state="recording", reason="recording", current_path=str(part), error_since=None)
 
     def _write(self, p: _Pkt) -> None:
@@ -414,6 +426,7 @@ class CameraRecorder:
 
     def _fail(self, e: Exception) -> None:
         disk_full = isinstance(e, DiskFullError) or (isinstance(e, OSError) and e.errno == errno.ENOSPC)
+        self._disk_error = disk_full
         reason = str(e) if isinstance(e, DiskFullError) else (
             f"disk full on {self.root}: recording stopped" if disk_full else f"recording failed: {e}")  # fmt: skip
         log.error("%s: %s", self.camera_id, reason)

@@ -82,3 +82,33 @@ def test_enospc_stops_recording_in_words_and_keeps_what_was_written(rtsp_lab, tm
         finally:
             pipe.stop()
             rec.stop()
+
+
+def test_motion_recorder_clears_its_disk_error_between_events(rtsp_lab, tmp_path):
+    """A motion-mode recorder that hit a full disk says so, and once space is back says it is waiting again
+    (its alert clears) without waiting for the next motion event to find out."""
+    with tiny_disk(tmp_path, size_mb=32) as disk:
+        if disk is None:
+            if os.environ.get("VIGIL_LAB_STRICT") or os.environ.get("CI"):
+                pytest.fail("a tmpfs cannot be mounted here: CI runs as root and must be able to")
+            pytest.skip("mounting a tmpfs needs root")
+        root = disk / "recordings"
+        rec = CameraRecorder("gate", root, mode="motion", segment_seconds=1.0, pre_roll_s=1.0, post_roll_s=0.5,
+                             reserve_mb=0)  # fmt: skip
+        pipe = CameraPipeline("gate", "Gate", rtsp_lab.url(2))
+        pipe.add_packet_sink(rec)
+        rec.start()
+        pipe.start()
+        try:
+            wait_for(lambda: pipe.snapshot().state is StreamState.LIVE, 30, "the camera to be LIVE")
+            ballast = fill(disk)
+            rec.motion(True)  # an event while the disk is full: recording cannot start
+            wait_for(lambda: rec.status().state == "error", 30, "the recorder to report the full disk")
+            assert "disk full" in rec.status().reason
+            rec.motion(False)
+            ballast.unlink()  # space is back; no new motion event comes
+            wait_for(lambda: rec.status().state == "waiting", 40, "the error to clear between events")
+            assert rec.status().reason == "" and rec.status().error_since is None
+        finally:
+            pipe.stop()
+            rec.stop()
