@@ -46,12 +46,20 @@ def load_or_demo(paths: Paths, force_demo: bool) -> tuple[AppConfig, bool]:
     return demo_config(), True
 
 
-def build_runtime(args: argparse.Namespace) -> Runtime:
-    paths = Paths.resolve(args.config, args.data_dir)
+def build_runtime(args: argparse.Namespace, paths: Paths | None = None) -> Runtime:
+    """Everything but the window. *paths*: already resolved by :func:`main` (resolved here if not given).
+
+    Install order is start order (``Runtime`` stops in reverse): the store comes first because the
+    recorder's start-up recovery of ``.part`` files indexes into it, and it must stop last so the final
+    segment and motion event of every recorder are still written."""
+    paths = paths or Paths.resolve(args.config, args.data_dir)
     config, demo = load_or_demo(paths, args.demo)
     if args.metrics_port is not None:
         config.metrics.port = args.metrics_port
     runtime = Runtime(config=config, paths=paths, demo=demo)
+    from app.store import install_store
+
+    store = install_store(runtime)  # history store: start() returns at once (the writer opens the database)
     from app.recording.wiring import install as install_recording
 
     install_recording(runtime)  # motion, recording, retention services + pipeline hooks
@@ -59,9 +67,8 @@ def build_runtime(args: argparse.Namespace) -> Runtime:
 
     install_monitoring(runtime)  # picture/audio health hooks, probe scheduler, Prometheus exporter
     from app.alerts import install_alerts
-    from app.store import install_store
 
-    install_alerts(runtime, install_store(runtime))  # history store (writer thread), then the alert engine
+    install_alerts(runtime, store)  # the alert engine (after recording: it watches the recorders' errors)
     return runtime
 
 
@@ -87,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_self_test(extra_checks=[("tile renders offscreen", render_tile_offscreen), ("libvlc", check_libvlc)])
     # console + rotating <log dir>/vigil.log, credentials scrubbed (app.logs.ScrubSecrets)
-    setup_logging(args.log_level, Paths.resolve(args.config, args.data_dir).log_dir)
+    paths = Paths.resolve(args.config, args.data_dir)
+    setup_logging(args.log_level, paths.log_dir)
     try:
-        runtime = build_runtime(args)
+        runtime = build_runtime(args, paths)
     except ConfigError as e:
         print(f"vigil: {e}", file=sys.stderr)
         return 2

@@ -235,10 +235,6 @@ class RollupJob:
             if type(r) is HealthSampleRecord and r.at < until:
                 self._late.add((r.camera_id, bucket_of(r.at, MINUTE)))
 
-    @property
-    def late_buckets(self) -> int:
-        return len(self._late)
-
     def run(self, engine: Engine) -> dict[str, int]:
         late = set(self._late)
         with engine.begin() as conn:

@@ -169,7 +169,8 @@ class Store:
 
     # ------------------------------------------------------------------ writes (any thread, never block)
     def submit(self, record: object) -> bool:
-        """Queue any record from ``app.store.records``; False if the queue is full (counted, logged)."""
+        """Queue any record from ``app.store.records``; False if the queue is full or the store is stopped
+        (counted, logged once). Before ``start()`` it raises: that is a wiring error, not a runtime state."""
         if self.writer is None:
             raise RuntimeError("Store.submit before Store.start")
         return self.writer.submit(record)
@@ -195,19 +196,19 @@ class Store:
         return self.submit(RecordingSegmentRecord(camera_id, str(path), started_at, ended_at, size_bytes,
                                                   has_motion, locked))  # fmt: skip
 
-    def remove_segment(self, path: str) -> None:
-        self.submit(SegmentRemovedRecord(str(path)))
+    def remove_segment(self, path: str) -> bool:
+        return self.submit(SegmentRemovedRecord(str(path)))
 
     def lock_segment(self, path: str, locked: bool = True) -> bool:
         return self.submit(SegmentLockRecord(str(path), locked))
 
     # SegmentIndex protocol (app.recording.segments): the recorder can index into the store directly.
-    def add_segment(self, segment) -> None:
-        self.record_segment(segment.camera_id, segment.path, segment.start, segment.end, segment.size_bytes,
+    def add_segment(self, segment) -> bool:
+        return self.record_segment(segment.camera_id, segment.path, segment.start, segment.end, segment.size_bytes,
                             False, segment.locked)  # fmt: skip
 
-    def add_motion_event(self, event) -> None:
-        self.record_motion_event(event.camera_id, event.start, event.end, event.peak_score,
+    def add_motion_event(self, event) -> bool:
+        return self.record_motion_event(event.camera_id, event.start, event.end, event.peak_score,
                                  tuple(tuple(b) for b in event.boxes), tuple(event.labels))  # fmt: skip
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -280,7 +281,9 @@ class Store:
 
 
 def install_store(runtime) -> Store:
-    """Create the store for *runtime* and register it as the ``store`` service (before alerts)."""
+    """Create the store for *runtime* and register it as the ``store`` service. Install it first: services
+    start in install order and stop in reverse, and the recorders index into it from their ``start()``
+    (recovered ``.part`` files) to their ``stop()`` (the last segment)."""
     store = Store.for_runtime(runtime)
     runtime.add_service("store", store)
     return store

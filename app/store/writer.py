@@ -85,6 +85,21 @@ class _RunMaintenance:
 _CONTROL = (_Barrier, _RunMaintenance)
 
 
+def _release(items: list) -> int:
+    """The writer ends without writing *items*: wake the ``flush()`` callers among them (``ok=False``) and
+    the ``request_maintenance()`` waiters. Returns how many records (not markers) are thereby lost."""
+    lost = 0
+    for r in items:
+        if isinstance(r, _Barrier):
+            r.ok = False
+            r.done.set()
+        elif isinstance(r, _RunMaintenance):
+            r.done.set()
+        else:
+            lost += 1
+    return lost
+
+
 def _first_line(e: BaseException) -> str:
     text = scrub(str(getattr(e, "orig", None) or e)).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -146,23 +161,27 @@ class StoreWriter:
         self.dropped_total = 0
         self.rejected_total = 0
         self.failed_attempts = 0
-        self.maintenance_runs = 0
         self.last_error = ""
         self.last_error_at = 0.0
         self._last_drop_log = 0.0
+        self.refused_after_stop = 0
+        self._refused_logged = False
         self._pending_count = 0
         self._last_exc: BaseException | None = None
 
-    @property
-    def engine(self) -> Engine | None:
-        """The open engine once the database is ready, else None."""
-        return self._engine if self.state in ("ready", "stopped") else None
-
     # ------------------------------------------------------------------ caller side (any thread)
     def submit(self, record: object) -> bool:
-        """Queue *record*; never blocks. False (and counted) if the queue is full or history is off."""
+        """Queue *record*; never blocks. False (and counted) if the queue is full, history is off, or the
+        writer is stopping/stopped (``stop()`` was called: nothing queued from then on would be written)."""
         if self.state == "off":
             self.dropped_total += 1
+            return False
+        if self._stop.is_set():
+            self.refused_after_stop += 1  # not dropped_total: status() reports that as "queue full"
+            if not self._refused_logged:  # once: a late producer may submit many
+                self._refused_logged = True
+                log.warning("history store is stopped: a %s was not written (records refused later are "
+                            "counted in refused_after_stop, not logged)", type(record).__name__)  # fmt: skip
             return False
         try:
             self._q.put_nowait(record)
@@ -178,7 +197,7 @@ class StoreWriter:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued before this call is committed. Not for the GUI thread."""
-        if self.state == "off":
+        if self.state == "off" or self._stop.is_set():
             return False
         barrier = _Barrier(threading.Event())
         try:
@@ -189,7 +208,7 @@ class StoreWriter:
 
     def request_maintenance(self) -> threading.Event | None:
         """Run maintenance after everything queued so far is written; the event is set once it ran."""
-        if self.state == "off" or self._maintenance is None:
+        if self.state == "off" or self._stop.is_set() or self._maintenance is None:
             return None
         marker = _RunMaintenance()
         try:
@@ -274,21 +293,16 @@ class StoreWriter:
         self.off_reason = reason
         self.state = "off"
         log.error("%s; Vigil runs WITHOUT history until the configuration is fixed and Vigil restarted", reason)
-        self._release_queue(written=False)
+        self.dropped_total += _release(self._drain_queue())
 
-    def _release_queue(self, written: bool) -> None:
+    def _drain_queue(self) -> list:
+        """Take everything queued (``get_nowait``: under the queue's own lock, never a peek at ``_q.queue``)."""
+        out = []
         while True:
             try:
-                r = self._q.get_nowait()
+                out.append(self._q.get_nowait())
             except queue.Empty:
-                return
-            if isinstance(r, _Barrier):
-                r.ok = written
-                r.done.set()
-            elif isinstance(r, _RunMaintenance):
-                r.done.set()
-            elif not written:
-                self.dropped_total += 1
+                return out
 
     def _next_batch(self) -> list:
         try:
@@ -315,12 +329,8 @@ class StoreWriter:
 
     def _run(self) -> None:
         if self._engine is None and not self._open():
-            if self.state != "off":  # stopped before the database opened: the rows stay counted as lost
-                for r in list(self._q.queue):
-                    if isinstance(r, _CONTROL):
-                        if isinstance(r, _Barrier):
-                            r.ok = False
-                        r.done.set()
+            if self.state != "off":  # stopped before the database opened: the rows are lost (stop() says so)
+                self._pending_count = _release(self._drain_queue())
             return
         self.state = "ready"
         pending: list = []
@@ -372,11 +382,8 @@ class StoreWriter:
                 r.done.set()
             pending = []
             self._pending_count = 0
-        for r in pending:  # gave up while draining: wake flush() callers with ok=False
-            if isinstance(r, _CONTROL):
-                if isinstance(r, _Barrier):
-                    r.ok = False
-                r.done.set()
+        if pending:  # gave up while draining: what is held and still queued is lost (stop() says so)
+            self._pending_count = _release(pending + self._drain_queue())
 
     def _on_failure(self, e: BaseException | None, n: int, backoff: float) -> None:
         self.failed_attempts += 1
@@ -408,7 +415,6 @@ class StoreWriter:
         assert self._maintenance is not None and self._engine is not None
         try:
             counts = self._maintenance.run(self._engine)
-            self.maintenance_runs += 1
             log.debug("store maintenance: %s", counts)
         except Exception as e:
             log.warning("history roll-up/retention skipped this time: %s", describe_db_error(e))
