@@ -102,8 +102,7 @@ def parse_segment(path: Path) -> Segment | None:
         size = path.stat().st_size
     except OSError:
         return None
-    locked = path.with_name(path.name + LOCK_SUFFIX).exists()
-    return Segment(m["cam"], str(path), start, start + int(m["dur"]) / 1000.0, size, False, locked)
+    return Segment(m["cam"], str(path), start, start + int(m["dur"]) / 1000.0, size, False, is_locked(path))
 
 
 def scan_segments(root: Path, camera_id: str | None = None) -> list[Segment]:
@@ -140,8 +139,10 @@ def is_locked(segment_path: str | Path) -> bool:
 
 def lock_segment(segment_path: str | Path, locked: bool, index: SegmentIndex | None = None) -> None:
     """Lock/unlock a segment: the marker file first (the truth), then the index's mirror, if it keeps one
-    (``index.lock_segment(path, locked)``: the store's ``recording_segments.locked``). A failing mirror
-    is logged, never undoes the marker: retention goes by the marker."""
+    (``index.lock_segment(path, locked)``: the store's ``recording_segments.locked``). This is the one
+    place the marker is written; an index's ``lock_segment`` only mirrors (``DirectoryIndex`` has none:
+    the marker is the folder's own record). A failing mirror is logged, never undoes the marker:
+    retention goes by the marker."""
     set_locked(segment_path, locked)
     mirror = getattr(index, "lock_segment", None)
     if mirror is not None:
@@ -166,9 +167,6 @@ class DirectoryIndex:
 
     def remove_segment(self, path: str) -> None:
         Path(path + LOCK_SUFFIX).unlink(missing_ok=True)
-
-    def lock_segment(self, path: str, locked: bool) -> None:
-        set_locked(path, locked)  # the folder's "index" of locks is the marker itself
 
     def add_motion_event(self, event: StoredMotionEvent) -> None:
         folder = self.root / check_camera_id(event.camera_id)

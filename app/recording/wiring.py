@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from app.motion.service import MotionService
+from app.recording.recorder import MIN_FREE_BYTES
 from app.recording.retention import RetentionService
 from app.recording.segments import DirectoryIndex
 from app.recording.service import RecorderService
@@ -55,13 +56,12 @@ def recording_alert_inputs(runtime):
     recorder = find_service(runtime, "recording")
     if recorder is None:
         return None, []
-    reserve = runtime.config.recording.reserve_mb * 1024 * 1024
+    # reserve_mb is in MiB; the recorder never writes below MIN_FREE_BYTES, whatever the reserve (even 0)
+    stops_below_mb = max(runtime.config.recording.reserve_mb, MIN_FREE_BYTES / 2**20)
     floor = runtime.config.alerts.disk_min_free_gb * 1e9
-    watches = []
-    if floor > 0 or reserve > 0:
-        note = f"recording stops below {reserve / 1e6:.0f} MB" if reserve > 0 else ""
-        watches.append(DiskWatch(Path(recorder.root), f"recordings disk {recorder.root}", max(floor, reserve), note))
-    return recorder.errors, watches
+    watch = DiskWatch(Path(recorder.root), f"recordings disk {recorder.root}", max(floor, stops_below_mb * 2**20),
+                      f"recording stops below {stops_below_mb:g} MiB")  # fmt: skip
+    return recorder.errors, [watch]
 
 
 def find_service(runtime, name: str):
@@ -90,36 +90,46 @@ def _classifier_factory(settings):
 
 class _StoreAndDirectoryIndex:
     """Indexes into the folder (file names, motion.jsonl: what the player reads without a query) and,
-    when a "store" service is installed (in any order), into the store's recording_segments and
-    motion_events tables too. The store is looked up per call, so install order does not matter."""
+    when a "store" service is installed, into the store's recording_segments and motion_events tables
+    too. The store is looked up per call. The folder always gets the entry first; the store is a mirror,
+    so a store that refuses (stopped, queue full, not started) or raises is logged once per kind of call
+    and never stops recording or start-up recovery."""
 
     def __init__(self, runtime, directory: DirectoryIndex) -> None:
         self._runtime = runtime
         self.directory = directory
+        self._refused: set[str] = set()  # calls already logged as refused by the store
 
-    def _store(self):
-        return find_service(self._runtime, "store")
+    def _mirror(self, what: str, call) -> None:
+        store = find_service(self._runtime, "store")
+        if store is None:
+            return
+        why = ""
+        try:
+            ok = call(store)
+        except Exception as e:
+            ok, why = False, f"{type(e).__name__}: {e}"
+        if ok is False and what not in self._refused:
+            self._refused.add(what)
+            why = why or (store.status().message if hasattr(store, "status") else "refused")
+            log.warning("history store did not take a %s (%s); the recordings folder has it", what, why)
 
     def add_segment(self, segment) -> None:
         self.directory.add_segment(segment)
-        if (store := self._store()) is not None:
-            store.add_segment(segment)
+        self._mirror("segment", lambda store: store.add_segment(segment))
 
     def remove_segment(self, path: str) -> None:
         self.directory.remove_segment(path)
-        if (store := self._store()) is not None:
-            store.remove_segment(path)
+        self._mirror("segment removal", lambda store: store.remove_segment(path))
 
     def lock_segment(self, path: str, locked: bool) -> None:
-        """The operator's lock: the folder's marker is the truth (retention reads it); the store mirrors it."""
-        self.directory.lock_segment(path, locked)
-        if (store := self._store()) is not None:
-            store.lock_segment(path, locked)
+        """Mirror the operator's lock into the store. The marker next to the file is the lock itself (what
+        retention reads): ``segments.lock_segment`` writes it before calling this; the folder needs no copy."""
+        self._mirror("segment lock", lambda store: store.lock_segment(path, locked))
 
     def add_motion_event(self, event) -> None:
         self.directory.add_motion_event(event)
-        if (store := self._store()) is not None:
-            store.add_motion_event(event)
+        self._mirror("motion event", lambda store: store.add_motion_event(event))
 
     def segments(self, camera_id: str, start: float = 0.0, end: float = float("inf")):
         return self.directory.segments(camera_id, start, end)
