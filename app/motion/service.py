@@ -132,21 +132,30 @@ class MotionService:
                 cam.state = MotionState(camera_id, show_boxes=show_boxes)
                 self._cams[camera_id] = cam
             else:  # pipeline restarted (config change): keep counters, adopt the new settings
-                cam.detector.set_params(params)
-                cam.analysis_width, cam.want_colour, cam.show_boxes = analysis_width, want_colour, show_boxes
+                self._adopt(cam, params, analysis_width, want_colour, show_boxes)
             return cam
 
     def update_settings(self, camera_id: str, settings) -> bool:
-        """Adopt edited MotionSettings (masks, zones, sensitivity...) for a camera already analysed,
-        without waiting for a pipeline restart. False when the camera is not analysed (motion off)."""
+        """Adopt edited MotionSettings (masks, zones, sensitivity, analysis width, boxes...) for a camera
+        already analysed, without waiting for a pipeline restart. False when the camera is not analysed
+        (motion off). Colour pictures follow ``classify`` only if a classifier is already loaded for the
+        camera: loading a model file is left to the pipeline restart (``attach``)."""
         with self._lock:
             cam = self._cams.get(camera_id)
             if cam is None:
                 return False
-            cam.detector.set_params(MotionParams.from_settings(settings))
-            cam.show_boxes = settings.show_boxes
-            cam.state = replace(cam.state, show_boxes=settings.show_boxes)
+            clf = self._classifiers.get(camera_id, self.classifier)
+            self._adopt(cam, MotionParams.from_settings(settings), settings.analysis_width,
+                        bool(settings.classify and clf is not None), settings.show_boxes)  # fmt: skip
             return True
+
+    @staticmethod
+    def _adopt(cam: _Camera, params: MotionParams, analysis_width: int, want_colour: bool, show_boxes: bool) -> None:
+        """New settings for a camera already analysed (caller holds ``_lock``); counters and the current
+        event are kept."""
+        cam.detector.set_params(params)
+        cam.analysis_width, cam.want_colour, cam.show_boxes = analysis_width, want_colour, show_boxes
+        cam.state = replace(cam.state, show_boxes=show_boxes)
 
     # -------------------------------------------------------------- reading
 
