@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from app.pipeline.pipeline import CameraPipeline, PipelineOptions
 from app.pipeline.state import StreamState
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+from tests.helpers import wait_for
 
 
 def wait_state(p: CameraPipeline, *states: StreamState, timeout: float = 30.0):

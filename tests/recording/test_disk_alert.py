@@ -6,14 +6,10 @@ byte-identical and playable; the pipeline keeps running; recording resumes when 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
-import time
-from pathlib import Path
 from types import SimpleNamespace
 
-import av
 import pytest
 
 from app.alerts import AlertEngine
@@ -23,27 +19,10 @@ from app.pipeline.state import StreamState
 from app.recording.segments import scan_segments
 from app.recording.service import RecorderService
 from app.recording.wiring import recording_alert_inputs
+from tests.helpers import decoded_pictures, sha256_of, wait_for
 
 pytestmark = pytest.mark.lab
 MIB = 1024 * 1024
-
-
-def wait_for(cond, timeout=60.0, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(step)
-    assert cond(), f"timed out waiting for {what}"
-
-
-def sha(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def pictures(path: str) -> int:
-    with av.open(path) as c:
-        return sum(1 for _ in c.decode(c.streams.video[0]))
 
 
 def test_full_recording_disk_raises_alerts_and_keeps_closed_segments(rtsp_lab, tmp_path):
@@ -61,7 +40,7 @@ def test_full_recording_disk_raises_alerts_and_keeps_closed_segments(rtsp_lab, t
     pipe.start()
     try:
         wait_for(lambda: len(scan_segments(root)) >= 2, timeout=90, what="two closed segments")
-        before = {s.path: sha(s.path) for s in scan_segments(root)}
+        before = {s.path: sha256_of(s.path) for s in scan_segments(root)}
 
         # the disk fills up: less free than the reserve (what the recorder checks before every segment)
         full_mb = (shutil.disk_usage(root).free + 10**12) / MIB
@@ -77,7 +56,7 @@ def test_full_recording_disk_raises_alerts_and_keeps_closed_segments(rtsp_lab, t
             events.extend(engine.evaluate_once())
             return any(e.alert.alertname == "RecordingStopped" for e in events)
 
-        wait_for(stopped, timeout=30, step=0.2, what="the RecordingStopped alert")
+        wait_for(stopped, timeout=30, interval=0.2, what="the RecordingStopped alert")
         by_name = {e.alert.alertname: e.alert for e in events if e.kind == "fired"}
         rec = by_name["RecordingStopped"]
         assert rec.severity == "CRITICAL" and rec.camera_id == "dock"
@@ -94,9 +73,9 @@ def test_full_recording_disk_raises_alerts_and_keeps_closed_segments(rtsp_lab, t
         assert not list(root.rglob("*.part"))
         # the closed segments are untouched and play; the one open when the disk filled was closed and plays
         after = scan_segments(root)
-        assert {s.path: sha(s.path) for s in after if s.path in before} == before
+        assert {s.path: sha256_of(s.path) for s in after if s.path in before} == before
         for s in after:
-            assert pictures(s.path) >= 1, s.path
+            assert decoded_pictures(s.path) >= 1, s.path
 
         # space comes back: the recorder retries by itself, the alert resolves
         svc.recorder("dock").reserve_bytes = 0

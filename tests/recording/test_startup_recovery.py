@@ -22,17 +22,9 @@ from app.recording.recorder import CameraRecorder
 from app.recording.segments import DirectoryIndex, parse_segment, part_path, scan_segments
 from app.recording.wiring import find_service
 from app.store import repository
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.lab
-
-
-def wait_for(cond, timeout=60.0, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(step)
-    assert cond(), f"timed out waiting for {what}"
 
 
 def _one_real_segment(url: str, scratch: Path) -> Path:

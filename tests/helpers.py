@@ -1,0 +1,31 @@
+"""Small helpers shared by the end-to-end tests: bounded waits (never fixed sleeps) and recording checks."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import av
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    """Poll *predicate* until it returns something truthy (returned) or *timeout* s pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def decoded_pictures(path: str | Path) -> int:
+    """How many video frames a recording really decodes to (playable = at least one)."""
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(c.streams.video[0]))
