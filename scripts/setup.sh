@@ -28,8 +28,8 @@ LAB_APT=(
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-x gstreamer1.0-tools
   # RTMP ingest + HLS over HTTP
   nginx libnginx-mod-rtmp curl
-  # real-window tests and screenshots
-  xvfb xauth x11-utils imagemagick
+  # real-window tests and screenshots; a system tray host for the alarm notification test
+  xvfb xauth x11-utils imagemagick trayer
   # Prometheus server + promtool (scrape test, exposition lint); PostgreSQL (shared-history store tests)
   prometheus postgresql
   python3-venv

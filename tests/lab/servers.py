@@ -60,6 +60,7 @@ __all__ = [
     "RtmpPublisher",
     "RtspServer",
     "ServerStartError",
+    "TrayHost",
     "Xvfb",
     "free_port",
     "group_listens",
@@ -1120,6 +1121,26 @@ class Xvfb(ManagedProcess):
     def env(self) -> dict[str, str]:
         """os.environ copy for a child that should draw on this display."""
         return {**os.environ, "DISPLAY": self.display or "", "QT_QPA_PLATFORM": "xcb"}
+
+
+class TrayHost(ManagedProcess):
+    """A system tray (trayer, XEmbed) on an Xvfb display, so QSystemTrayIcon and its balloons really exist."""
+
+    name = "trayer"
+    ready_timeout = 10.0
+
+    def __init__(self, display: str, run_dir: Path | str, name: str | None = None):
+        super().__init__(run_dir, name)
+        self.display = display
+
+    def _prepare(self):
+        require("trayer")
+
+    def _command(self):
+        return ["trayer", "--expand", "false", "--widthtype", "pixel", "--width", "120", "--SetDockType", "true"]
+
+    def _popen_kwargs(self):
+        return {"env": {**os.environ, "DISPLAY": self.display}}
 
 
 # --------------------------------------------------------------------------- Prometheus
