@@ -135,12 +135,13 @@ class TileWidget(QWidget):
         p = QPainter(self)
         r = self.rect()
         img = self._image if self.camera_id else None
-        if img is None:
-            p.fillRect(r, _BG)
-        else:
+        if img is None or self._text.down:
+            p.fillRect(r, _BG)  # a down tile's picture is drawn translucent: over the background, not the old frame
+        if img is not None:
             target = _fit(img.width(), img.height(), r)
-            for band in self._letterbox(r, target):
-                p.fillRect(band, _BG)
+            if not self._text.down:
+                for band in self._letterbox(r, target):
+                    p.fillRect(band, _BG)
             if self._text.down:
                 # a down camera must never look live: desaturated and dimmed under the stamp
                 if self._grey is None:
