@@ -15,6 +15,7 @@ from app.store.records import (
     SamplePoint,
 )
 from app.store.rollup import RetentionPolicy, run_maintenance
+from tests.helpers import wait_for
 
 T0 = 1_700_000_000.0  # a fixed past time (2023-11-14T22:13:20Z)
 
@@ -179,12 +180,3 @@ def test_url_that_can_never_work_turns_history_off():
         assert s.flush(1) is False
     finally:
         s.stop()
-
-
-def wait_for(cond, timeout=30.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

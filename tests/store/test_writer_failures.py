@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 
 import pytest
 
@@ -13,18 +12,10 @@ from app.config import StoreSettings
 from app.store import Store
 from app.store.db import sqlite_url
 from app.store.records import HealthSampleRecord
+from tests.helpers import wait_for
 from tests.lab.disk import fill, tiny_disk
 
 T0 = 1_700_000_000.0
-
-
-def wait_for(cond, timeout=30.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def count_rows(path, table="health_samples") -> int:
