@@ -28,7 +28,8 @@ DEMO_PATTERNS = {
     ),
     "cellauto": "cellauto=size={size}:rate={rate}:rule=110:scroll=1",
     "zoneplate": "zoneplate=size={size}:rate={rate}:kt2=16:ky=8:kx=8:xo=100",
-    "smptehdbars": "smptehdbars=size={size}:rate={rate},hue=H=2*PI*t/8",
+    # scrolled, not hue-rotated: a hue rotation keeps the luma, so the picture-health check rightly saw FROZEN
+    "smptehdbars": "smptehdbars=size={size}:rate={rate},scroll=horizontal=0.003",
     "gradients": "gradients=size={size}:rate={rate}:speed=0.05:n=4",
     "sierpinski": "sierpinski=size={size}:rate={rate}:type=carpet:jump=10",
     "colorspectrum": "colorspectrum=size={size}:rate={rate}:type=all,scroll=horizontal=0.004",

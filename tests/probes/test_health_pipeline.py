@@ -71,3 +71,22 @@ def test_audio_level_from_rtmp_aac(running, rtmp_lab):
     assert snap, sup.snapshots()["rtmp"]
     assert -60 < snap.audio_level_dbfs < 0  # the lab publishes an audible sine
     assert "SILENT" not in snap.conditions
+
+
+def test_the_demo_wall_raises_no_false_frozen_or_black(running):
+    """A new user's first look: every built-in demo camera really moves, so none may be called FROZEN or BLACK
+    (judged with a strict 1 s freeze threshold, ten times tighter than the CCTV template's)."""
+    from app.demo import demo_cameras
+
+    strict = {"black_threshold_ms": 500, "freeze_threshold_ms": 1000}
+    cams = [c.model_copy(update={"thresholds": strict, "url": c.url.split("&outage=")[0]}) for c in demo_cameras()]
+    sup, health = running(cams)
+    assert wait_for(lambda: all(s.is_live for s in sup.snapshots().values()), timeout=40), sup.snapshots()
+    seen: dict[str, set[str]] = {}
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        for cid, s in sup.snapshots().items():
+            seen.setdefault(cid, set()).update({"FROZEN", "BLACK"} & set(s.conditions))
+        time.sleep(0.2)
+    assert not {cid: c for cid, c in seen.items() if c}, seen
+    assert all(health.camera(c.id).frames_analysed > 5 for c in cams)

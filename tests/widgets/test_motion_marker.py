@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.config import MotionSettings
+from app.config import CameraConfig, MotionSettings
 from app.paths import Paths
 from app.recording.wiring import install
 from app.runtime import Runtime
@@ -13,7 +13,8 @@ def test_tile_marks_motion_only_where_there_is_motion(qtbot, tmp_path):
     from widgets.main_window import MainWindow
 
     moving = demo_cam("Moving", "testsrc2", motion=MotionSettings(enabled=True, show_boxes=True))
-    still = demo_cam("Still", "smptehdbars", motion=MotionSettings(enabled=True))
+    still = CameraConfig(name="Still", group="Test", url="lavfi://smptebars=size=320x180:rate=10",
+                         motion=MotionSettings(enabled=True))  # a picture that never changes  # fmt: skip
     cfg = make_config([moving, still], layout="2x2")
     paths = Paths(config_file=tmp_path / "v.json", data_dir=tmp_path, recordings_dir=tmp_path / "rec",
                   log_dir=tmp_path / "logs")  # fmt: skip
