@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from app.recording.playback import Timeline
 from app.recording.wiring import find_service, recordings_root
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 class RecordingsPanel(QWidget):
     timeline_ready = Signal(object)
+    load_failed = Signal(str)  # words, from the file-scan worker
 
     def __init__(self, runtime, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,18 +38,39 @@ class RecordingsPanel(QWidget):
         lay = QVBoxLayout(self)
         for w in (self.disk, self.errors, self.cameras, self.open_btn):
             lay.addWidget(w)
-        for cam in runtime.config.cameras:
-            self.cameras.addItem(cam.id)
+        self._listed: list[tuple[str, str]] = []
+        self._fill_cameras()
         self.players: list[PlayerWidget] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings-ui")
         self.open_btn.clicked.connect(self.open_selected)
         self.timeline_ready.connect(self._show_player)
+        self.load_failed.connect(self.errors.setText)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh)
         self._timer.start(2000)
         self.refresh()
 
+    def _fill_cameras(self) -> None:
+        """Camera names (ids behind them), kept in step with the config: cameras added later appear too."""
+        cams = [(c.id, c.name) for c in self.runtime.config.cameras]
+        if cams == self._listed:
+            return
+        current = self.selected_camera()
+        self.cameras.clear()
+        for cid, name in cams:
+            item = QListWidgetItem(name)
+            item.setData(Qt.ItemDataRole.UserRole, cid)
+            self.cameras.addItem(item)
+            if cid == current:
+                self.cameras.setCurrentItem(item)
+        self._listed = cams
+
+    def selected_camera(self) -> str | None:
+        item = self.cameras.currentItem() or self.cameras.item(0)
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
     def refresh(self) -> None:
+        self._fill_cameras()
         if self.retention is not None:
             st = self.retention.status()
             days = f"{st.days_available:.1f} days" if st.days_available is not None else "not known yet"
@@ -59,10 +81,9 @@ class RecordingsPanel(QWidget):
         self.errors.setText("\n".join(f"{cid}: {why}" for cid, why in sorted(errs.items())))
 
     def open_selected(self) -> None:
-        item = self.cameras.currentItem() or self.cameras.item(0)
-        if item is None:
+        cid = self.selected_camera()
+        if cid is None:
             return
-        cid = item.text()
         index = getattr(self.recorder, "index", None)
 
         def load():  # file scan off the GUI thread
@@ -70,14 +91,21 @@ class RecordingsPanel(QWidget):
             events = tuple(index.motion_events(cid)) if hasattr(index, "motion_events") else ()
             return Timeline(cid, segs, events)
 
-        fut = self._pool.submit(load)
-        fut.add_done_callback(lambda f: self.timeline_ready.emit(f.result()) if not f.exception() else None)
+        def done(f) -> None:
+            if f.exception() is not None:  # say it: a silent click is worse than an error
+                log.warning("listing the recordings of %s failed", cid, exc_info=f.exception())
+                self.load_failed.emit(f"{cid}: cannot list its recordings: {f.exception()}")
+            else:
+                self.timeline_ready.emit(f.result())
+
+        self._pool.submit(load).add_done_callback(done)
 
     def _show_player(self, tl: Timeline) -> None:
         p = PlayerWidget(
             tl, export_dir=recordings_root(self.runtime).parent, index=getattr(self.recorder, "index", None)
         )
-        p.setWindowTitle(f"Recordings — {tl.camera_id}")
+        name = next((n for cid, n in self._listed if cid == tl.camera_id), tl.camera_id)
+        p.setWindowTitle(f"Recordings — {name}")
         p.resize(960, 620)
         self.players.append(p)
         p.show()
