@@ -76,6 +76,18 @@ def test_rtsp_mounts_decode_at_size(rtsp_lab):
     assert rtsp_describe(rtsp_lab.url(9))[0] == 404  # only cam1..cam4 exist
 
 
+def test_a_session_server_that_died_is_restarted_on_its_port(rtsp_lab):
+    """A crash of the shared lab RTSP server (a known gst-rtsp-server assertion) costs one test, not all."""
+    from tests.conftest import _alive
+
+    port = rtsp_lab.port
+    rtsp_lab.kill()
+    assert not rtsp_lab.is_running()
+    assert _alive(rtsp_lab) is rtsp_lab and rtsp_lab.is_running() and rtsp_lab.port == port
+    _, frames = decode(rtsp_lab.url(1), n=1)
+    assert (frames[0].width, frames[0].height) == (640, 360)
+
+
 def test_rtsp_secure_mount_needs_password(rtsp_lab):
     url = rtsp_lab.secure_url()  # no credentials
     status, headers = rtsp_describe(url)

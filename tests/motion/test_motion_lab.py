@@ -33,7 +33,7 @@ def test_motion_on_lab_streams(rtsp_lab, tmp_path):
         # overlay, which may rightly fall under min_area between two analysed frames)
         CameraConfig(id="moving", name="Moving", url=rtsp_lab.url(2), motion=on),
         CameraConfig(id="static", name="Static", url="lavfi://color=c=gray:size=320x180:rate=15", motion=on),
-        CameraConfig(id="masked", name="Masked", url=rtsp_lab.url(2), motion=on.model_copy(update={"masks": [FULL]})),
+        CameraConfig(id="masked", name="Masked", url=rtsp_lab.url(3), motion=on.model_copy(update={"masks": [FULL]})),
         CameraConfig(id="nomotion", name="No motion", url="lavfi://color=c=gray:size=320x180:rate=15"),
     ])  # fmt: skip
     paths = Paths(tmp_path / "vigil.json", tmp_path, tmp_path / "rec", tmp_path / "logs")
