@@ -7,6 +7,7 @@ thread) owns the returned container and closes it.
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -152,21 +153,31 @@ def open_source(spec: SourceSpec, open_timeout_s: float, read_timeout_s: float) 
         raise classify_error(e, spec.secrets, opening=True) from None
 
 
+_URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://\S*")
+
+
+def _code(text: str, status: int) -> bool:
+    """An HTTP/RTSP status code standing alone in *text* (not part of a number, port or path)."""
+    return re.search(rf"(?<![\w.:/-]){status}(?![\w.-])", text) is not None
+
+
 def classify_error(exc: BaseException, secrets: tuple[str, ...] = (), opening: bool = False) -> SourceError:
     """Map a PyAV/FFmpeg/OS exception to (state, words). Never leaks the URL's password."""
     detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
-    text = str(exc).lower()
+    # Match words in the message, never in the URL it quotes: "Connection refused: 'rtsp://h:38401/cam1'"
+    # once read as "401 unauthorized" (the port held 401).
+    text = _URL_RE.sub(" ", str(exc).lower())
     st = StreamState.OFFLINE
-    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text or "unauthorized" in text:
+    if isinstance(exc, av.error.ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return SourceError(st, "connection refused: nothing listening at that address", detail)
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or _code(text, 401) or "unauthorized" in text:
         return SourceError(st, "401 unauthorized: wrong user name or password", detail)
-    if isinstance(exc, av.error.HTTPForbiddenError) or "403" in text:
+    if isinstance(exc, av.error.HTTPForbiddenError) or _code(text, 403):
         return SourceError(st, "403 forbidden: the server refuses this account", detail)
-    if isinstance(exc, av.error.HTTPNotFoundError) or "404" in text or ("not found" in text and "stream" in text):
+    if isinstance(exc, av.error.HTTPNotFoundError) or _code(text, 404) or ("not found" in text and "stream" in text):
         return SourceError(st, "404 not found: no such stream on the server", detail)
     if isinstance(exc, av.error.HTTPServerError) or ("server returned 5" in text):
         return SourceError(st, "server error (HTTP 5xx)", detail)
-    if isinstance(exc, av.error.ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return SourceError(st, "connection refused: nothing listening at that address", detail)
     if isinstance(exc, av.error.ConnectionResetError):
         return SourceError(st, "connection reset by the server", detail)
     if isinstance(exc, av.error.ExitError | av.error.TimeoutError) or "timed out" in text or "timeout" in text:

@@ -177,4 +177,13 @@ def test_classify_error_words():
     e = classify_error(av.error.HTTPUnauthorizedError(1, "Server returned 401", "rtsp://a:pw@h/"), ("pw",))
     assert e.state is StreamState.OFFLINE and "401" in e.reason and "pw@" not in e.detail
     assert classify_error(av.error.HTTPNotFoundError(1, "x")).reason.startswith("404")
+    # words come from the message, never from the URL it quotes (a CI run once got a free port 38401)
+    refused = av.error.ConnectionRefusedError(111, "Connection refused", "rtsp://127.0.0.1:38401/cam1")
+    assert classify_error(refused).reason.startswith("connection refused")
+    io_error = av.error.FFmpegError(5, "Input/output error", "http://127.0.0.1:40403/live/404/index.m3u8")
+    assert classify_error(io_error).reason == "network error: Input/output error"
+    assert classify_error(av.error.FFmpegError(5, "method DESCRIBE failed: 401 Unauthorized")).reason.startswith("401")
+    assert classify_error(av.error.FFmpegError(5, "Server returned 403 Forbidden (access denied)")).reason.startswith(
+        "403"
+    )
     assert classify_error(av.error.DecoderNotFoundError(1, "x")).state is StreamState.ERROR
