@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import urllib.request
 from pathlib import Path
 
 import av
@@ -29,3 +30,9 @@ def decoded_pictures(path: str | Path) -> int:
     """How many video frames a recording really decodes to (playable = at least one)."""
     with av.open(str(path)) as c:
         return sum(1 for _ in c.decode(c.streams.video[0]))
+
+
+def fetch_metrics(port: int) -> str:
+    """The /metrics exposition of an exporter listening on 127.0.0.1:*port*."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return r.read().decode()

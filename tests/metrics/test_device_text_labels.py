@@ -5,13 +5,12 @@ Real JsonDeviceServer on loopback, real JsonDeviceProbe, real exporter scraped o
 
 from __future__ import annotations
 
-import urllib.request
-
 from app.config import MetricsSettings
 from app.metrics.collector import text_label
 from app.metrics.exporter import MetricsExporter
 from probes.base import ProbeResults
 from probes.json_device import JsonDeviceProbe
+from tests.helpers import fetch_metrics
 
 PW = "Dev1cePw"
 PW2 = "Sec0ndPw"
@@ -44,8 +43,7 @@ def test_device_text_fields_with_urls_expose_no_password(json_device_server):
     exp = MetricsExporter(MetricsSettings(port=0), dict, results)
     exp.start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{exp.port}/metrics", timeout=10) as r:
-            text = r.read().decode()
+        text = fetch_metrics(exp.port)
     finally:
         exp.stop()
     states = [line for line in text.splitlines() if line.startswith("vigil_device_state{")]

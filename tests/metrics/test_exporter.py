@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from app.metrics.exporter import MetricsExporter
 from app.pipeline.state import HealthSnapshot, StreamState
 from probes.analytics_api import AnalyticsApiProbe
 from probes.base import ProbeResult, ProbeResults
+from tests.helpers import fetch_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -49,11 +49,6 @@ def snaps() -> dict[str, HealthSnapshot]:
         ),
         "gate": HealthSnapshot(camera_id="gate", name='Gate "north"', group="Depot", state=StreamState.OFFLINE),
     }
-
-
-def fetch_metrics(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        return r.read().decode()
 
 
 @pytest.fixture

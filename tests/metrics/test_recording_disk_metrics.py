@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.request
 
 from app.config import MetricsSettings, RecordingSettings
 from app.metrics.exporter import MetricsExporter
 from app.recording.retention import GB, RetentionService
 from app.recording.segments import final_path, part_path
-
-
-def _scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        return r.read().decode()
+from tests.helpers import fetch_metrics
 
 
 def _value(text: str, name: str) -> float:
@@ -34,9 +29,9 @@ def test_days_available_and_disk_usage_are_exported(tmp_path):
     exp = MetricsExporter(MetricsSettings(port=0), dict, disk_status=svc.status)
     exp.start()
     try:
-        before = _scrape(exp.port)
+        before = fetch_metrics(exp.port)
         svc.run_once()
-        text = _scrape(exp.port)
+        text = fetch_metrics(exp.port)
     finally:
         exp.stop()
     assert "vigil_recording_" not in before  # no figures (rather than zeros) until retention looked at the disk
@@ -51,7 +46,7 @@ def test_days_available_and_disk_usage_are_exported(tmp_path):
     assert _value(text, "vigil_recording_oldest_segment_timestamp_seconds") == st.oldest
 
 
-def test_a_failing_disk_status_does_not_break_the_scrape():
+def test_a_failing_disk_status_does_not_break_thefetch_metrics():
     def broken():
         raise OSError("disk gone")
 

@@ -7,14 +7,13 @@ CameraPipeline configured with credentials, must not expose the password nor the
 
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
 
 from app.config import MetricsSettings
 from app.metrics.exporter import MetricsExporter
 from app.pipeline.pipeline import CameraPipeline
 from app.secrets import label_url, mask_url, scrub
+from tests.helpers import fetch_metrics
 
 PW = "S3cr3t_pw"  # contains '_' on purpose: the DVR path form separates fields with '_'
 USER = "opsadmin"
@@ -99,8 +98,7 @@ def test_metrics_expose_no_password_and_no_user_name():
     exp = MetricsExporter(MetricsSettings(port=0), snapshots)
     exp.start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{exp.port}/metrics", timeout=10) as r:
-            text = r.read().decode()
+        text = fetch_metrics(exp.port)
     finally:
         exp.stop()
     info = [line for line in text.splitlines() if line.startswith("vigil_camera_info{")]
