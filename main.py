@@ -1,4 +1,4 @@
-"""Vigil's composition root: paths -> config -> runtime (store, supervisor, probes, metrics) -> window.
+"""Vigil's entry point: paths -> config -> runtime (composed by ``app.compose``) -> window or headless.
 
 Teardown runs in reverse from one place. ``vigil`` (the installed entry point) and ``python main.py``
 both land in :func:`main`.
@@ -47,29 +47,15 @@ def load_or_demo(paths: Paths, force_demo: bool) -> tuple[AppConfig, bool]:
 
 
 def build_runtime(args: argparse.Namespace, paths: Paths | None = None) -> Runtime:
-    """Everything but the window. *paths*: already resolved by :func:`main` (resolved here if not given).
-
-    Install order is start order (``Runtime`` stops in reverse): the store comes first because the
-    recorder's start-up recovery of ``.part`` files indexes into it, and it must stop last so the final
-    segment and motion event of every recorder are still written."""
+    """Everything but the window (``app.compose.build_runtime``). *paths*: already resolved by
+    :func:`main` (resolved here if not given)."""
     paths = paths or Paths.resolve(args.config, args.data_dir)
     config, demo = load_or_demo(paths, args.demo)
     if args.metrics_port is not None:
         config.metrics.port = args.metrics_port
-    runtime = Runtime(config=config, paths=paths, demo=demo)
-    from app.store import install_store
+    from app import compose  # the whole core (store, codecs, OpenCV): not loaded for --version / --self-test
 
-    store = install_store(runtime)  # history store: start() returns at once (the writer opens the database)
-    from app.recording.wiring import install as install_recording
-
-    install_recording(runtime)  # motion, recording, retention services + pipeline hooks
-    from app.health.monitoring import install_monitoring
-
-    install_monitoring(runtime)  # picture/audio health hooks, probe scheduler, Prometheus exporter
-    from app.alerts import install_alerts
-
-    install_alerts(runtime, store)  # the alert engine (after recording: it watches the recorders' errors)
-    return runtime
+    return compose.build_runtime(config, paths, demo)
 
 
 def run_headless(runtime: Runtime, duration: float) -> int:

@@ -1,20 +1,42 @@
 """The core of a running Vigil, with no Qt: config -> supervisor -> (store, probes, alerts, metrics, recorder).
 
-``Runtime`` is built by the composition root (``main.py``) for both the desktop window and
-``--headless``. Services start in order and stop in reverse, all from one place; nothing reaches for a
-global. Each service is a plain object with ``start()`` and ``stop()``.
+``Runtime`` holds every service as a typed field. It is built and wired in one place, ``app.compose``, for
+both the desktop window and ``--headless``; nothing looks a service up by name. A field is ``None`` where
+that part is not built (a test or benchmark that composes only what it needs); readers check for ``None``
+and nothing else.
+
+Lifecycle: services start in :data:`START_ORDER` and the supervisor last (pipelines feed the services, so
+every consumer is listening before the first packet); stop runs in reverse, supervisor first, store last
+(the recorders' final segments and motion events must still reach it).
+
+Live configuration: :meth:`Runtime.apply_config` is the one entry point for a changed config, called by
+the window's dialogs (and by any other front end): it validates, adopts, fans out to every service that
+takes a live change and saves atomically on one background thread. docs/architecture.md has the table of
+which settings apply at once and which need a restart.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from app.config import AppConfig
+from app.config import AppConfig, ConfigError, parse_config, save_config
 from app.paths import Paths
-from app.pipeline.supervisor import Supervisor
+from app.pipeline.supervisor import Supervisor, stream_changed
+
+if TYPE_CHECKING:
+    from app.alerts.service import AlertEngine
+    from app.health.picture import HealthMonitor
+    from app.metrics.exporter import MetricsExporter
+    from app.motion.service import MotionService
+    from app.recording.retention import RetentionService
+    from app.recording.service import RecorderService
+    from app.store.service import Store
+    from probes.scheduler import ProbeScheduler
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +47,64 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
+# Start order (stop is the reverse). The store first: the recorder's start-up recovery of ``.part`` files
+# indexes into it and its last segments at stop must still be written. Alerts last: they watch the others.
+START_ORDER = ("store", "motion", "recording", "retention", "probes", "metrics", "alerts")
+
+# Config sections that take effect only when Vigil starts again (the services read them once). Everything
+# else is applied live by apply_config; see docs/architecture.md for the per-setting table.
+RESTART_SECTIONS = ("pipeline", "templates", "metrics", "store", "recording")
+# Alert settings read once at start (the sinks, the disk watches, the alarm sound); the rest are live.
+RESTART_ALERT_FIELDS = ("webhook_urls", "webhook_timeout_s", "webhook_max_attempts", "disk_min_free_gb", "sound")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigApplied:
+    """What :meth:`Runtime.apply_config` did: the config now in force, the settings that wait for a restart
+    (dotted paths, e.g. ``"metrics"`` or ``"cameras.gate.recording"``) and the pending save (``None`` in
+    demo mode, which never writes the user's file). ``saved.result()`` raises the OSError of a failed save."""
+
+    config: AppConfig
+    restart_needed: tuple[str, ...]
+    saved: Future | None
+
+    def restart_sentence(self) -> str:
+        """Words for the operator, '' when everything applied at once."""
+        if not self.restart_needed:
+            return ""
+        return "Saved. These settings apply after Vigil restarts: " + ", ".join(self.restart_needed)
+
+
 @dataclass
 class Runtime:
     config: AppConfig
     paths: Paths
     demo: bool = False
     supervisor: Supervisor = field(init=False)
-    services: list[tuple[str, Service]] = field(default_factory=list)
+    store: Store | None = None
+    motion: MotionService | None = None
+    recording: RecorderService | None = None
+    retention: RetentionService | None = None
+    health: HealthMonitor | None = None
+    probes: ProbeScheduler | None = None
+    metrics: MetricsExporter | None = None
+    alerts: AlertEngine | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
+    # probe list for a config (probes.registry.build_probes): set by app.compose with the scheduler
+    build_probes: Callable[[AppConfig], list] | None = None
+    _saver: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _config_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor(self.config)
 
-    def add_service(self, name: str, service: Service) -> None:
-        self.services.append((name, service))
+    def services(self) -> list[tuple[str, Service]]:
+        """The built services in start order, as (name, service) for logging; names are not for lookup."""
+        return [(name, svc) for name in START_ORDER if (svc := getattr(self, name)) is not None]
 
     def start(self) -> None:
         log.info("starting Vigil core: %d cameras%s", len(self.config.cameras), " (demo)" if self.demo else "")
-        for name, svc in self.services:
+        for name, svc in self.services():
             log.debug("starting %s", name)
             svc.start()
         self.supervisor.start()
@@ -50,9 +112,94 @@ class Runtime:
     def stop(self) -> None:
         self.stop_event.set()
         self.supervisor.stop()
-        for name, svc in reversed(self.services):
+        for name, svc in reversed(self.services()):
             try:
                 svc.stop()
             except Exception:
                 log.exception("stopping %s failed", name)
+        if self._saver is not None:
+            self._saver.shutdown(wait=True)  # a save already started finishes: the file is never half-written
+            self._saver = None
         log.info("Vigil core stopped")
+
+    # ------------------------------------------------------------------ live configuration
+    def apply_config(self, new: AppConfig, *, save: bool = True) -> ConfigApplied:
+        """Adopt *new* everywhere at once and save it (background thread; demo mode saves nothing).
+
+        Validation runs first (the model is validated again from its data, so an object edited in place
+        cannot smuggle in what the schema refuses): an invalid config raises :class:`ConfigError` and
+        changes nothing. Safe from any thread; calls are serialised. Returns what applied and what waits
+        for a restart."""
+        config = parse_config(new.model_dump(mode="json"), "the new configuration")
+        with self._config_lock:
+            old = self.config
+            if self.alerts is not None:
+                try:  # first: the engine refuses unknown rules or severities before anything has changed
+                    self.alerts.apply_settings(config.alerts)
+                except ValueError as e:
+                    raise ConfigError(str(e)) from None
+            self.config = config
+            self.supervisor.apply_config(config)  # cameras: start added, stop removed, restart changed streams
+            if self.motion is not None:
+                self.motion.apply_config(config)  # masks, zones, sensitivity of cameras already analysed
+            if (
+                self.probes is not None
+                and self.build_probes is not None
+                and (old.probes != config.probes or old.cameras != config.cameras)
+            ):
+                self.probes.replace_all(self.build_probes(config))  # probes added or removed with cameras
+            restart = restart_needed(old, config)
+            saved = self._save(config) if save else None
+        if restart:
+            log.info("config applied; after a restart: %s", ", ".join(restart))
+        return ConfigApplied(config, restart, saved)
+
+    def _save(self, config: AppConfig) -> Future | None:
+        if self.demo:
+            log.debug("demo wall: the configuration is kept in memory, the user's config file is not written")
+            return None
+        if self._saver is None:
+            self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config:save")
+        snapshot = config.model_copy(deep=True)  # the caller may go on editing its object
+        path = self.paths.config_file
+
+        def work() -> None:
+            try:
+                save_config(snapshot, path)
+            except OSError as e:
+                log.error("cannot save config to %s: %s", path, e)
+                raise
+
+        return self._saver.submit(work)
+
+    def flush_saves(self, timeout: float = 30.0) -> bool:
+        """Wait until every save asked for so far is on disk (tests, shutdown). Not for the GUI thread."""
+        if self._saver is None:
+            return True
+        done = threading.Event()
+        self._saver.submit(done.set)
+        return done.wait(timeout)
+
+
+def restart_needed(old: AppConfig, new: AppConfig) -> tuple[str, ...]:
+    """Dotted names of the changed settings that apply only after a restart (see :data:`RESTART_SECTIONS`;
+    per camera: its recording settings and its threshold template, read when the recorder and the health
+    monitor attach to a pipeline that is not restarted by a stream change)."""
+    out = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
+    out += [f"alerts.{f}" for f in RESTART_ALERT_FIELDS if getattr(old.alerts, f) != getattr(new.alerts, f)]
+    before = {c.id: c for c in old.cameras}
+    for cam in new.cameras:
+        was = before.get(cam.id)
+        if was is None or stream_changed(was, cam):
+            continue  # a new or restarted pipeline attaches with the new settings
+        if was.recording != cam.recording:
+            out.append(f"cameras.{cam.id}.recording")
+        if (was.template, was.thresholds) != (cam.template, cam.thresholds):
+            out.append(f"cameras.{cam.id}.template")
+        if (was.motion.enabled, was.motion.classify, was.motion.classifier_model) != (
+            cam.motion.enabled,
+            cam.motion.classify,
+            cam.motion.classifier_model,
+        ):
+            out.append(f"cameras.{cam.id}.motion")
+    return tuple(out)

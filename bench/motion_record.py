@@ -25,10 +25,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.compose import add_recording
 from app.config import AppConfig, CameraConfig, CameraRecordingSettings, MotionSettings
 from app.motion.detector import MotionDetector, MotionParams
 from app.paths import Paths
-from app.recording.wiring import find_service, install
 from app.runtime import Runtime
 from tests.lab import RtspServer, make_clip
 
@@ -72,7 +72,7 @@ def run_wall(urls: list[str], seconds: float, motion: bool, record: bool, root: 
     cfg.recording.segment_seconds = 10
     cfg.recording.reserve_mb = 0
     rt = Runtime(config=cfg, paths=Paths(root / "v.json", root, root / "rec", root / "logs"))
-    install(rt)
+    add_recording(rt)
     rt.start()
     proc = psutil.Process()
     try:
@@ -95,8 +95,7 @@ def run_wall(urls: list[str], seconds: float, motion: bool, record: bool, root: 
         )  # fmt: skip
         mot1 = thread_cpu(("motion:",))
         live = sum(s.frames_decoded_total > 0 for s in rt.supervisor.snapshots().values())
-        recorder = find_service(rt, "recording")
-        motion_svc = find_service(rt, "motion")
+        recorder, motion_svc = rt.recording, rt.motion
         segs = sum(s.segments_total for s in recorder.statuses().values()) if recorder else 0
         dropped = sum(s.packets_dropped for s in recorder.statuses().values()) if recorder else 0
         analysed = sum(s.frames_analysed for s in motion_svc.states().values()) if motion_svc else 0

@@ -261,7 +261,7 @@ class AlarmPanel(QWidget):
 
 def install_alarm_ui(window, runtime) -> AlarmPanel | None:
     """Alarms dock, tile context-menu actions, tray icon. None when no alert engine is installed."""
-    engine = next((svc for n, svc in runtime.services if n == "alerts"), None)
+    engine = runtime.alerts
     if engine is None:
         return None
     tray = None

@@ -392,7 +392,7 @@ def export_dialog(
 
 def install_history_ui(window, runtime):
     """Tools > History… (Ctrl+H), File > Export history…, tile menu "History…". None without a store."""
-    store = next((svc for n, svc in runtime.services if n == "store"), None)
+    store = runtime.store
     if store is None:
         return None
 

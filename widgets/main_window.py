@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 
 import psutil
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCursor, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QVBoxLayout, QWidget
 
-from app.config import AppConfig, save_config
+from app.config import AppConfig, ConfigError
 from app.pipeline.state import StreamState
 from app.runtime import Runtime
 from widgets.arrangement import LAYOUT_KEYS, WallArrangement
@@ -37,40 +37,6 @@ DOCK_AREAS = {
 }
 TOUR_PAUSE_S = 30.0  # the tour waits this long after the operator's last input
 DEFAULT_TOUR_S = 10.0
-
-
-class ConfigSaver:
-    """Writes the config on one background thread (no disk I/O on the GUI thread); demo mode writes nothing."""
-
-    def __init__(self, runtime: Runtime, on_error: Callable[[str], None]) -> None:
-        self.runtime = runtime
-        self._on_error = on_error
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-save")
-        self.saves = 0
-
-    def save(self, config: AppConfig) -> None:
-        if self.runtime.demo:
-            log.debug("demo wall: arrangement kept in memory, the user's config is not written")
-            return
-        snapshot = config.model_copy(deep=True)
-        path = self.runtime.paths.config_file
-
-        def work() -> None:
-            try:
-                save_config(snapshot, path)
-                self.saves += 1
-            except OSError as e:
-                log.error("cannot save config to %s: %s", path, e)
-                self._on_error(f"Cannot save the configuration to {path}: {e.strerror or e}")
-
-        self._pool.submit(work)
-
-    def flush(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-save")
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
 
 class PageWindow(QWidget):
@@ -103,10 +69,6 @@ class PageWindow(QWidget):
         self.view.detach()
         self.closed.emit(self)
         super().closeEvent(event)
-
-
-def find_service(runtime: Runtime, name: str):
-    return next((svc for n, svc in runtime.services if n == name), None)
 
 
 def screen_choices(screens: list[QScreen], here: QScreen | None) -> list[tuple[str, QScreen]]:
@@ -151,15 +113,11 @@ class MainWindow(QMainWindow):
         self.wall = WallView(runtime.supervisor, self.frames, self.arrangement, show_overlay=cfg.wall.show_overlay)
         self.setCentralWidget(self.wall)
         self.tile_context_menu_hooks: list[Callable[[QMenu, str], None]] = self.wall.context_menu_hooks
-        self.saver = ConfigSaver(runtime, self.status_message.emit)
-        self._motion = find_service(runtime, "motion")
-        if self._motion is not None:
+        if runtime.motion is not None:
             self.frames.on_each_health(self._apply_motion)
         # status tiles: streams known only from the analytics API (probe results), at the health rate
-        self._probe_results = getattr(find_service(runtime, "probes"), "results", None)
-        if self._probe_results is not None:
+        if runtime.probes is not None:
             self.frames.on_each_health(self._apply_status_tiles)
-        self._store = find_service(runtime, "store")
         self.page_windows: list[PageWindow] = []
         self.docks: dict[str, QDockWidget] = {}
         self._menus: dict[str, QMenu] = {}
@@ -258,7 +216,7 @@ class MainWindow(QMainWindow):
         self.wall.set_overlay_visible(on)
         for w in self.page_windows:
             w.view.set_overlay_visible(on)
-        self.runtime.config.wall.show_overlay = bool(on)
+        self._apply_wall(show_overlay=bool(on))
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -294,10 +252,14 @@ class MainWindow(QMainWindow):
         self.save_arrangement()
 
     def save_arrangement(self) -> None:
-        wall = self.runtime.config.wall
-        wall.layout = self.arrangement.layout
-        wall.pages = self.arrangement.to_pages()
-        self.saver.save(self.runtime.config)
+        self._apply_wall()
+
+    def _apply_wall(self, **wall_changes) -> None:
+        """The arrangement on screen (and *wall_changes*) into the config, through the one entry point."""
+        config = self.runtime.config.model_copy(deep=True)
+        for key, value in wall_changes.items():
+            setattr(config.wall, key, value)
+        self.apply_config(config)
 
     # ------------------------------------------------------------------ page windows
     def build_screen_menu(self, menu: QMenu, page: int | None = None) -> list[QAction]:
@@ -354,16 +316,35 @@ class MainWindow(QMainWindow):
         dlg.open()
         self._camera_dialog = dlg
 
-    def apply_config(self, config: AppConfig) -> None:
-        """Adopt an edited config: save it (background), restart changed pipelines, refresh the wall."""
+    def apply_config(self, config: AppConfig) -> bool:
+        """Adopt an edited config (camera manager, motion zones, the arrangement) through
+        ``Runtime.apply_config``: it restarts only changed pipelines, updates the live services and saves in
+        the background (never in demo mode). The wall follows; the status bar says what waits for a
+        restart, or why the config was refused or not saved. False if it was refused."""
+        config = config.model_copy(deep=True)
         config.wall.layout = self.arrangement.layout
-        self.runtime.config = config
-        self.runtime.supervisor.apply_config(config)
         self.arrangement.sync_cameras([c.id for c in config.cameras])
         config.wall.pages = self.arrangement.to_pages()
-        self.saver.save(config)
+        try:
+            applied = self.runtime.apply_config(config)
+        except ConfigError as e:
+            log.error("configuration refused: %s", e)
+            self.status_message.emit(f"Configuration not applied: {e}")
+            return False
+        if applied.saved is not None:
+            applied.saved.add_done_callback(self._on_config_saved)
+        if applied.restart_needed:
+            self.status_message.emit(applied.restart_sentence())
         self.wall.refresh()
         self.frames.health_tick()
+        return True
+
+    def _on_config_saved(self, saved: Future) -> None:
+        """Saver thread: a failed save is said in the status bar (the signal hops to the GUI thread)."""
+        e = saved.exception()
+        if e is not None:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self.status_message.emit(f"Cannot save the configuration to {self.runtime.paths.config_file}: {why}")
 
     # ------------------------------------------------------------------ status bar
     def _build_status_bar(self) -> None:
@@ -396,14 +377,14 @@ class MainWindow(QMainWindow):
 
     def _update_store_health(self) -> None:
         """Every 2 s: the store's sentence when the history is not being written; hidden when it is."""
-        text = store_health_sentence(self._store)
+        text = store_health_sentence(self.runtime.store)
         if text != self.store_label.text():
             self.store_label.setText(text)
             self.store_label.setToolTip(text)
         self.store_label.setVisible(bool(text))
 
     def _apply_status_tiles(self) -> None:
-        snaps = status_snapshots(self._probe_results)
+        snaps = status_snapshots(self.runtime.probes.results)
         for view in [self.wall, *(w.view for w in self.page_windows)]:
             view.set_status_tiles(snaps)
         # the status bar follows: health_updated also runs _update_status, connected after this
@@ -437,7 +418,7 @@ class MainWindow(QMainWindow):
     def _apply_motion(self) -> None:
         """Motion markers on every wall view (2 Hz, with the health timer): reads the motion service's
         frozen per-camera states, never waits on the analysis."""
-        states = self._motion.states()
+        states = self.runtime.motion.states()
         boxes = {c.id: c.motion.show_boxes for c in self.runtime.config.cameras}
         for view in [self.wall, *(w.view for w in self.page_windows)]:
             view.apply_motion(states, boxes)
@@ -450,7 +431,6 @@ class MainWindow(QMainWindow):
         for w in list(self.page_windows):
             w.close()
         self.wall.detach()
-        self.saver.close()
 
     def closeEvent(self, event) -> None:
         self.shutdown()

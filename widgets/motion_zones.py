@@ -299,15 +299,9 @@ def apply_motion_settings(window, runtime, camera_id: str, settings: MotionSetti
     """Put *settings* into the config (applied and saved by the main window) and into the running detector."""
     cfg = runtime.config.model_copy(deep=True)
     cfg.camera(camera_id).motion = settings
-    if hasattr(window, "apply_config"):
-        window.apply_config(cfg)  # saves it (background) and restarts only pipelines whose stream changed
-    else:
-        runtime.config = cfg
-    from app.recording.wiring import find_service
-
-    motion = find_service(runtime, "motion")
-    if motion is not None:
-        motion.update_settings(camera_id, settings)  # a zones edit does not restart the pipeline
+    # Runtime.apply_config (through the window, which keeps the wall in step) saves it in the background,
+    # restarts no pipeline for a zones edit and hands the settings to the running detector at once
+    window.apply_config(cfg)
 
 
 def install_motion_zones_ui(window, runtime):

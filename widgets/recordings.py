@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from app.recording.playback import Timeline
-from app.recording.wiring import find_service, recordings_root
 from widgets.player import PlayerWidget
 
 log = logging.getLogger(__name__)
@@ -26,8 +25,8 @@ class RecordingsPanel(QWidget):
     def __init__(self, runtime, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runtime = runtime
-        self.recorder = find_service(runtime, "recording")
-        self.retention = find_service(runtime, "retention")
+        self.recorder = runtime.recording
+        self.retention = runtime.retention
         self.disk = QLabel("disk: —")
         self.disk.setWordWrap(True)
         self.errors = QLabel("")
@@ -84,12 +83,10 @@ class RecordingsPanel(QWidget):
         cid = self.selected_camera()
         if cid is None:
             return
-        index = getattr(self.recorder, "index", None)
+        index = self.recorder.index
 
         def load():  # file scan off the GUI thread
-            segs = tuple(index.segments(cid)) if index is not None else ()
-            events = tuple(index.motion_events(cid)) if hasattr(index, "motion_events") else ()
-            return Timeline(cid, segs, events)
+            return Timeline(cid, tuple(index.segments(cid)), tuple(index.motion_events(cid)))
 
         def done(f) -> None:
             if f.exception() is not None:  # say it: a silent click is worse than an error
@@ -101,9 +98,7 @@ class RecordingsPanel(QWidget):
         self._pool.submit(load).add_done_callback(done)
 
     def _show_player(self, tl: Timeline) -> None:
-        p = PlayerWidget(
-            tl, export_dir=recordings_root(self.runtime).parent, index=getattr(self.recorder, "index", None)
-        )
+        p = PlayerWidget(tl, export_dir=self.recorder.root.parent, index=self.recorder.index)
         name = next((n for cid, n in self._listed if cid == tl.camera_id), tl.camera_id)
         p.setWindowTitle(f"Recordings — {name}")
         p.resize(960, 620)
@@ -119,12 +114,12 @@ class RecordingsPanel(QWidget):
 
 def install_recordings_ui(window, runtime) -> RecordingsPanel | None:
     """One line for the main window: dock + menu action. None when recording is not installed."""
-    if find_service(runtime, "recording") is None:
+    if runtime.recording is None:
         return None
     panel = RecordingsPanel(runtime)
     dock = window.add_dock("Recordings", panel, area="right")
     window.add_menu_action("View", "Recordings…", lambda: (dock.show(), dock.raise_()))
-    if hasattr(window, "tile_context_menu_hooks"):  # motion is installed with recording (app/recording/wiring)
+    if runtime.motion is not None:
         from widgets.motion_zones import install_motion_zones_ui
 
         install_motion_zones_ui(window, runtime)

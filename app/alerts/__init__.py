@@ -5,7 +5,7 @@ See docs/alerts.md.
 
 from app.alerts.evaluator import Alert, AlertError, AlertEvaluator, AlertEvent, AlertStatus
 from app.alerts.rules import DEFAULT_RULES, AlertRule, Observation, Severity
-from app.alerts.service import AlertEngine, install_alerts
+from app.alerts.service import AlertEngine
 
 __all__ = ["DEFAULT_RULES", "Alert", "AlertEngine", "AlertError", "AlertEvaluator", "AlertEvent", "AlertRule",
-           "AlertStatus", "Observation", "Severity", "install_alerts"]  # fmt: skip
+           "AlertStatus", "Observation", "Severity"]  # fmt: skip

@@ -1,4 +1,5 @@
-"""``AlertEngine``: evaluates the rules about once a second on its own thread (Runtime service ``alerts``).
+"""``AlertEngine``: evaluates the rules about once a second on its own thread (``Runtime.alerts``, built by
+``app.compose.add_alerts``).
 
 Inputs: ``supervisor.snapshots()`` (states + conditions, incl. NETWORK_DOWN/HLS_* merged by the health
 monitor; states go through the :class:`~app.alerts.outage.OutageTracker`, which turns reconnect cycles into
@@ -169,6 +170,17 @@ class AlertEngine:
             except Exception:
                 log.exception("alert evaluation failed")
 
+    def apply_settings(self, settings: AlertSettings) -> None:
+        """Live change: rules and their overrides, debounce, hold-clear and the evaluation interval apply
+        from the next evaluation; open alerts are kept. Webhook receivers and the disk floor are read at
+        start (a restart applies them: docs/architecture.md). Raises ValueError (in words) for an unknown rule,
+        setting or severity, before anything has changed."""
+        rules = _rules_with_overrides(settings.rules)
+        with self._lock:
+            self.settings = settings
+            self.rules = rules
+            self._eval.debounce_s, self._eval.clear_s = settings.debounce_s, settings.clear_s
+
     # ------------------------------------------------------------------ evaluation
     def observations(self, now: float) -> list[Observation]:
         obs: list[Observation] = []
@@ -180,11 +192,12 @@ class AlertEngine:
             except Exception:
                 log.exception("reading probe results for alerts failed")
         details = _condition_details(results)
-        obs.extend(self._outages.observe(now, snaps.values(), self.rules))
+        rules = self.rules  # one rule set per evaluation, even while apply_settings swaps it
+        obs.extend(self._outages.observe(now, snaps.values(), rules))
         for snap in snaps.values():
-            obs.extend(observe_snapshot(snap, self.rules, include_state=False, details=details.get(snap.camera_id)))
+            obs.extend(observe_snapshot(snap, rules, include_state=False, details=details.get(snap.camera_id)))
         for r in results:
-            obs.extend(observe_probe_result(r, self.rules))
+            obs.extend(observe_probe_result(r, rules))
         obs.extend(self._recording_observations(snaps))
         obs.extend(self._disk_observations(now))
         return obs
@@ -315,18 +328,3 @@ def default_sinks(settings: AlertSettings) -> list:
     for url in settings.webhook_urls:
         sinks.append(WebhookSink(url, settings.webhook_timeout_s, settings.webhook_max_attempts))
     return sinks
-
-
-def install_alerts(runtime, store=None) -> AlertEngine:
-    """Create the engine for *runtime* and register it as the ``alerts`` service (after ``store``)."""
-    from app.recording.wiring import find_service, recording_alert_inputs
-
-    results = getattr(find_service(runtime, "probes"), "results", None)
-    probe_results = results.all if results is not None and hasattr(results, "all") else None
-
-    recording_errors, watches = recording_alert_inputs(runtime)
-    engine = AlertEngine(runtime.config.alerts, runtime.supervisor.snapshots, store, probe_results=probe_results,
-                         disk_paths=[runtime.paths.data_dir], disk_watches=watches,
-                         recording_errors=recording_errors)  # fmt: skip
-    runtime.add_service("alerts", engine)
-    return engine

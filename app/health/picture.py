@@ -14,7 +14,8 @@ Adapter part - :class:`HealthMonitor` attaches to every tile pipeline (``supervi
   RMS level in dBFS over 0.5 s windows;
 * a state listener that resets both analysers when the stream leaves LIVE (a reconnect starts over);
 * ``set_external(camera_id, source, conditions)`` for probe findings (NETWORK_DOWN from the network
-  probe, HLS_* from the HLS probe), merged with the picture/audio conditions.
+  probe, HLS_* from the HLS probe), merged with the picture/audio conditions; ``on_probe_results`` is
+  the probe scheduler's listener that routes camera-scoped results there.
 
 All of it is published with ``pipeline.set_conditions(...)``: the adapter is the only writer of a
 pipeline's conditions, so the sources never overwrite each other.
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ANALYSIS_FPS = 5.0
+# probe result kind -> condition source name in the camera's merged conditions
+CAMERA_PROBE_SOURCES = {"network": "network", "hls": "hls", "hls_rendition": "hls"}
 ANALYSIS_WIDTH = 96
 WARMUP_S = 5.0  # rate meters need a few seconds after LIVE before fps/bitrate mean anything
 TIMESTAMP_HOLD_S = 10.0  # a timestamp jump is shown this long after it happened
@@ -349,6 +352,17 @@ class HealthMonitor:
     def camera(self, camera_id: str) -> CameraHealth | None:
         with self._lock:
             return self._cameras.get(camera_id)
+
+    def on_probe_results(self, probe, results) -> None:
+        """Probe scheduler listener (pool thread): merge a camera-scoped probe's conditions into that
+        camera's snapshot; results that belong to no camera are the alert engine's, not the picture's."""
+        by_cam: dict[tuple[str, str], set[str]] = {}
+        for r in results:
+            source = CAMERA_PROBE_SOURCES.get(r.kind)
+            if source and r.camera_id:
+                by_cam.setdefault((r.camera_id, source), set()).update(r.conditions)
+        for (cam, source), conds in by_cam.items():
+            self.set_external(cam, source, tuple(sorted(conds)))
 
     def set_external(self, camera_id: str, source: str, conditions: tuple[str, ...]) -> None:
         """Probe findings for a camera (thread-safe; kept for pipelines created later)."""

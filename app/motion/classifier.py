@@ -9,6 +9,7 @@ with normalised corners. Labels are the 20 PASCAL VOC classes MobileNet-SSD was 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,27 @@ GROUPS = {"person": "person", "car": "vehicle", "bus": "vehicle", "motorbike": "
           "sheep": "animal", "bird": "animal"}  # fmt: skip
 
 
+log = logging.getLogger(__name__)
+
+
 class ClassifierError(Exception):
     """No usable model; the message says which file and why."""
+
+
+def classifier_for(settings) -> ObjectClassifier | None:
+    """The camera's object classifier for its ``MotionSettings``, or None (and a log line saying why)
+    when classification is off or no model is usable. The motion service's classifier factory."""
+    if not settings.classify:
+        return None
+    if not settings.classifier_model:
+        log.warning("object classification is on but no model file is configured: motion is not classified")
+        return None
+    try:
+        return ObjectClassifier.load(settings.classifier_model, settings.classifier_config,
+                                     confidence=settings.classifier_confidence)  # fmt: skip
+    except ClassifierError as e:
+        log.error("%s: motion is not classified", e)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,15 @@ class MotionService:
                         bool(settings.classify and clf is not None), settings.show_boxes)  # fmt: skip
             return True
 
+    def apply_config(self, config) -> None:
+        """A new ``AppConfig``: every camera already analysed adopts its (possibly edited) MotionSettings.
+        Turning motion on or off, or loading a classifier, waits for the pipeline's next start (``attach``)."""
+        with self._lock:
+            analysed = set(self._cams)
+        for cam in config.cameras:
+            if cam.id in analysed:
+                self.update_settings(cam.id, cam.motion)
+
     @staticmethod
     def _adopt(cam: _Camera, params: MotionParams, analysis_width: int, want_colour: bool, show_boxes: bool) -> None:
         """New settings for a camera already analysed (caller holds ``_lock``); counters and the current

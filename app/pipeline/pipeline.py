@@ -208,6 +208,11 @@ class CameraPipeline:
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
 
+    def rename(self, name: str, group: str) -> None:
+        """The camera was renamed in the config: snapshots carry the new words at once, without a reconnect."""
+        self.name, self.group = name, group
+        self._update(name=name, group=group)
+
     def threads(self) -> list[threading.Thread]:
         return list(self._threads)
 

@@ -106,8 +106,12 @@ class Supervisor:
         self._config = config
         new = {c.id: c for c in config.cameras}
         for cid, cam in old.items():
-            if cid not in new or not new[cid].enabled or _stream_changed(cam, new[cid]):
+            if cid not in new or not new[cid].enabled or stream_changed(cam, new[cid]):
                 self._stop_camera(cid)
+            elif (cam.name, cam.group) != (new[cid].name, new[cid].group):
+                # a rename needs no reconnect: the snapshots carry the new words from now on
+                for p in self._camera_pipelines(cid):
+                    p.rename(new[cid].name, new[cid].group)
         for cid, cam in new.items():
             if cam.enabled and (cid, TILE) not in self._pipelines:
                 self._start_pipeline(cam, TILE)
@@ -179,6 +183,10 @@ class Supervisor:
         p.start()
         return p
 
+    def _camera_pipelines(self, camera_id: str) -> list[CameraPipeline]:
+        with self._lock:
+            return [p for (cid, _v), p in self._pipelines.items() if cid == camera_id]
+
     def _stop_camera(self, camera_id: str) -> None:
         with self._lock:
             victims = [self._pipelines.pop(k) for k in list(self._pipelines) if k[0] == camera_id]
@@ -205,5 +213,6 @@ class Supervisor:
                     log.exception("watchdog poll failed for %s", p.camera_id)
 
 
-def _stream_changed(a: CameraConfig, b: CameraConfig) -> bool:
+def stream_changed(a: CameraConfig, b: CameraConfig) -> bool:
+    """True when the camera's pipelines must reconnect (what they connect to changed)."""
     return (a.url, a.sub_url, a.transport) != (b.url, b.sub_url, b.transport)

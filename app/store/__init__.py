@@ -5,6 +5,6 @@ functions in :mod:`app.store.repository`, export in :mod:`app.store.export`.
 """
 
 from app.store.db import StoreError
-from app.store.service import Store, install_store, self_test
+from app.store.service import Store, self_test
 
-__all__ = ["Store", "StoreError", "install_store", "self_test"]
+__all__ = ["Store", "StoreError", "self_test"]

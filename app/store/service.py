@@ -1,4 +1,4 @@
-"""``Store``: the history service (Runtime service ``store``).
+"""``Store``: the history service (``Runtime.store``, built by ``app.compose.add_store``).
 
 Start-up: ``start()`` returns at once; the writer thread opens and migrates the database (retrying with
 backoff if it cannot) while records queue. ``status()`` says in words what the store is doing.
@@ -80,12 +80,6 @@ class Store:
         self._state_lock = threading.Lock()
         self._started = False
         self._started_at = 0.0
-
-    @classmethod
-    def for_runtime(cls, runtime) -> Store:
-        s = runtime.config.store
-        url = s.url or db.sqlite_url(runtime.paths.database_file)
-        return cls(url, s, runtime.supervisor)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -278,15 +272,6 @@ class Store:
                                            snap.latency_ms, tuple(snap.conditions)))  # fmt: skip
             n += 1
         return n
-
-
-def install_store(runtime) -> Store:
-    """Create the store for *runtime* and register it as the ``store`` service. Install it first: services
-    start in install order and stop in reverse, and the recorders index into it from their ``start()``
-    (recovered ``.part`` files) to their ``stop()`` (the last segment)."""
-    store = Store.for_runtime(runtime)
-    runtime.add_service("store", store)
-    return store
 
 
 def self_test(db_file: Path) -> str:

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from app.compose import add_recording
 from app.config import AppConfig, CameraConfig, MotionSettings
 from app.paths import Paths
-from app.recording.wiring import find_service, install
 from app.runtime import Runtime
 
 pytestmark = pytest.mark.lab
@@ -38,8 +38,8 @@ def test_motion_on_lab_streams(rtsp_lab, tmp_path):
     ])  # fmt: skip
     paths = Paths(tmp_path / "vigil.json", tmp_path, tmp_path / "rec", tmp_path / "logs")
     rt = Runtime(config=cfg, paths=paths)
-    install(rt)
-    motion = find_service(rt, "motion")
+    add_recording(rt)
+    motion = rt.motion
     events = []
     motion.subscribe(events.append)
     rt.start()

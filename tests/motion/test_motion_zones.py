@@ -127,8 +127,8 @@ def test_existing_shapes_are_loaded_placeholder_when_no_picture_and_cancel_retur
 
 
 def test_tile_context_menu_opens_the_editor_and_saving_applies_it(qtbot, tmp_path):
+    from app.compose import add_recording
     from app.paths import Paths
-    from app.recording.wiring import find_service, install
     from app.runtime import Runtime
     from widgets.main_window import MainWindow
     from widgets.recordings import install_recordings_ui
@@ -137,8 +137,8 @@ def test_tile_context_menu_opens_the_editor_and_saving_applies_it(qtbot, tmp_pat
     cfg = AppConfig(cameras=[camera])
     paths = Paths(tmp_path / "vigil.json", tmp_path, tmp_path / "rec", tmp_path / "logs")
     rt = Runtime(config=cfg, paths=paths)
-    install(rt)
-    motion = find_service(rt, "motion")
+    add_recording(rt)
+    motion = rt.motion
     motion.register("gate", MotionParams.from_settings(camera.motion))  # what attach() does for a live pipeline
     window = MainWindow(rt)
     qtbot.addWidget(window)
@@ -157,7 +157,7 @@ def test_tile_context_menu_opens_the_editor_and_saving_applies_it(qtbot, tmp_pat
         assert len(rt.config.camera("gate").motion.masks) == 1
         det = motion._cams["gate"].detector
         assert det.params.masks and close(det.params.masks[0], [(0, 0), (0.5, 0), (0.5, 1), (0, 1)])
-        window.saver.flush()
+        assert rt.flush_saves()
         saved = load_config(paths.config_file)
         assert saved.camera("gate").motion.masks == rt.config.camera("gate").motion.masks
         assert json.loads(paths.config_file.read_text())["schema_version"] >= 1

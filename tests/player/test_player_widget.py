@@ -136,12 +136,11 @@ def test_auto_backend_offscreen_is_pyav(qtbot, recorded):
 
 
 def test_timeline_context_menu_locks_and_unlocks_a_segment(qtbot, recorded, tmp_path):
-    from types import SimpleNamespace
 
     from PySide6.QtCore import QPoint, Qt
 
+    from app.recording.index import MirroredIndex
     from app.recording.segments import DirectoryIndex, is_locked, parse_segment
-    from app.recording.wiring import _StoreAndDirectoryIndex
     from app.store import Store, repository
     from app.store.db import sqlite_url
 
@@ -149,7 +148,7 @@ def test_timeline_context_menu_locks_and_unlocks_a_segment(qtbot, recorded, tmp_
     shutil.copytree(recorded[0], root)  # the session's files stay unlocked for the other tests
     store = Store(sqlite_url(tmp_path / "history.sqlite3"))
     store.start()
-    index = _StoreAndDirectoryIndex(SimpleNamespace(services=[("store", store)]), DirectoryIndex(root))
+    index = MirroredIndex(DirectoryIndex(root), lambda: store)
     for s in index.segments("play"):
         index.add_segment(s)
     w = PlayerWidget(timeline(index), backend="pyav", index=index)

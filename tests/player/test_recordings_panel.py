@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.compose import add_recording
 from app.config import AppConfig, CameraConfig
 from app.paths import Paths
-from app.recording.wiring import install
 from app.runtime import Runtime
 from widgets.recordings import RecordingsPanel
 
@@ -13,7 +13,7 @@ def test_recordings_panel_lists_names_follows_the_config_and_opens_a_player(qtbo
     cams = [CameraConfig(id="gate", name="Gate North", url="demo://g?pattern=testsrc2&size=320x180&rate=10")]
     paths = Paths(tmp_path / "vigil.json", tmp_path, tmp_path / "rec", tmp_path / "logs")
     rt = Runtime(config=AppConfig(cameras=cams), paths=paths)
-    install(rt)
+    add_recording(rt)
     panel = RecordingsPanel(rt)
     qtbot.addWidget(panel)
     try:

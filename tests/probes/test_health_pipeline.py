@@ -7,7 +7,6 @@ import time
 import pytest
 
 from app.config import AppConfig, CameraConfig
-from app.health.monitoring import route_conditions
 from app.health.picture import HealthMonitor
 from app.pipeline.supervisor import Supervisor
 from probes.base import ProbeResult
@@ -55,10 +54,10 @@ def test_black_and_frozen_and_network_condition_on_live_pipelines(running):
     assert not {"FROZEN", "BLACK"} & set(snaps()["moving"].conditions), snaps()["moving"]
     assert snaps()["moving"].is_live
     # a probe's finding joins the picture conditions without replacing them
-    route_conditions(health, None, [ProbeResult("network", "black", ok=False, camera_id="black",
-                                                conditions=("NETWORK_DOWN",))])  # fmt: skip
+    health.on_probe_results(None, [ProbeResult("network", "black", ok=False, camera_id="black",
+                                               conditions=("NETWORK_DOWN",))])  # fmt: skip
     assert wait_for(lambda: {"BLACK", "NETWORK_DOWN"} <= set(snaps()["black"].conditions))
-    route_conditions(health, None, [ProbeResult("network", "black", ok=True, camera_id="black")])
+    health.on_probe_results(None, [ProbeResult("network", "black", ok=True, camera_id="black")])
     assert wait_for(lambda: "NETWORK_DOWN" not in snaps()["black"].conditions)
     assert "BLACK" in snaps()["black"].conditions
     assert health.camera("moving").frames_analysed > 0

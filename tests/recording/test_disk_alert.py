@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import re
 import shutil
-from types import SimpleNamespace
 
 import pytest
 
 from app.alerts import AlertEngine
+from app.compose import recording_disk_watch
 from app.config import AlertSettings, AppConfig, CameraConfig, RecordingSettings
 from app.pipeline.pipeline import CameraPipeline
 from app.pipeline.state import StreamState
 from app.recording.segments import scan_segments
 from app.recording.service import RecorderService
-from app.recording.wiring import recording_alert_inputs
 from tests.helpers import decoded_pictures, sha256_of, wait_for
 
 pytestmark = pytest.mark.lab
@@ -46,10 +45,10 @@ def test_full_recording_disk_raises_alerts_and_keeps_closed_segments(rtsp_lab, t
         full_mb = (shutil.disk_usage(root).free + 10**12) / MIB
         cfg.recording.reserve_mb = full_mb
         svc.recorder("dock").reserve_bytes = int(full_mb * MIB)
-        runtime = SimpleNamespace(config=cfg, services=[("recording", svc)])
-        errors, watches = recording_alert_inputs(runtime)  # what install_alerts hands the engine
-        engine = AlertEngine(cfg.alerts, lambda: {"dock": pipe.snapshot()}, None, disk_watches=watches,
-                             recording_errors=errors, sinks=[])  # fmt: skip
+        # what app.compose.add_alerts hands the engine
+        engine = AlertEngine(cfg.alerts, lambda: {"dock": pipe.snapshot()}, None,
+                             disk_watches=[recording_disk_watch(cfg, svc)], recording_errors=svc.errors,
+                             sinks=[])  # fmt: skip
         events = []
 
         def stopped() -> bool:

@@ -13,12 +13,12 @@ from pathlib import Path
 import av
 import pytest
 
+from app.compose import add_recording, add_store
 from app.config import AppConfig, CameraConfig, CameraRecordingSettings, MotionSettings, RecordingSettings
 from app.paths import Paths
 from app.recording.segments import DirectoryIndex, check_camera_id, part_path, scan_segments
-from app.recording.wiring import find_service, install
 from app.runtime import Runtime
-from app.store import install_store, repository
+from app.store import repository
 
 MOVE_FROM, MOVE_TO = 5.0, 7.0  # seconds into the clip the white square moves
 
@@ -55,9 +55,9 @@ def test_motion_service_triggers_a_recording_with_pre_roll_and_stores_the_event(
     cfg = AppConfig(cameras=[cam], recording=RecordingSettings(segment_seconds=30, reserve_mb=0, min_free_gb=0))
     paths = Paths(tmp_path / "vigil.json", tmp_path, tmp_path / "rec", tmp_path / "logs")
     rt = Runtime(config=cfg, paths=paths)
-    install_store(rt)  # real SQLite file under tmp_path
-    install(rt)
-    motion, recorder = find_service(rt, "motion"), find_service(rt, "recording")
+    add_store(rt)  # real SQLite file under tmp_path
+    recorder = add_recording(rt)
+    motion = rt.motion
     events = []
     motion.subscribe(events.append)
     root = tmp_path / "rec"
@@ -90,7 +90,7 @@ def test_motion_service_triggers_a_recording_with_pre_roll_and_stores_the_event(
     assert stored["camera_id"] == "yard" and stored["start"] == pytest.approx(begin.start, abs=1e-3)
     assert stored["boxes"] and all(0 <= v <= 1 for b in stored["boxes"] for v in b)
     assert DirectoryIndex(root).motion_events("yard")[0].end == pytest.approx(end.end, abs=1e-3)
-    store2 = install_store(Runtime(config=cfg, paths=paths))  # read back from the file with a fresh store
+    store2 = add_store(Runtime(config=cfg, paths=paths))  # read back from the file with a fresh store
     store2.start()
     try:
         assert store2.wait_ready(30)

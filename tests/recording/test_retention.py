@@ -102,8 +102,8 @@ def _store_rows(store, cam: str = "cam1") -> dict[str, bool]:
 
 
 def test_locked_segment_survives_retention_and_the_store_mirrors_the_marker(tmp_path):
+    from app.recording.index import MirroredIndex
     from app.recording.segments import DirectoryIndex, is_locked, lock_segment, parse_segment
-    from app.recording.wiring import _StoreAndDirectoryIndex
     from app.store import Store
     from app.store.db import sqlite_url
 
@@ -111,7 +111,7 @@ def test_locked_segment_survives_retention_and_the_store_mirrors_the_marker(tmp_
     store.start()
     try:
         root = tmp_path / "rec"
-        index = _StoreAndDirectoryIndex(SimpleNamespace(services=[("store", store)]), DirectoryIndex(root))
+        index = MirroredIndex(DirectoryIndex(root), lambda: store)
         files = _make_files(root, 6, 100_000, NOW - 3600)
         for f in files:
             index.add_segment(parse_segment(f))

@@ -20,7 +20,6 @@ from app.config import AppConfig, CameraConfig, RecordingSettings, save_config
 from app.pipeline.pipeline import CameraPipeline
 from app.recording.recorder import CameraRecorder
 from app.recording.segments import DirectoryIndex, parse_segment, part_path, scan_segments
-from app.recording.wiring import find_service
 from app.store import repository
 from tests.helpers import wait_for
 
@@ -70,7 +69,7 @@ def test_vigil_starts_after_an_unclean_stop_recovers_the_part_into_the_store_and
                           recording=RecordingSettings(segment_seconds=1, reserve_mb=0)), cfg_file)  # fmt: skip
     args = main.parse_args(["--config", str(cfg_file), "--data-dir", str(data), "--metrics-port", "0", "--headless"])
     runtime = main.build_runtime(args)
-    names = [n for n, _ in runtime.services]
+    names = [n for n, _ in runtime.services()]
     assert names.index("store") < names.index("recording")  # start order; stop is the reverse
     runtime.start()  # raised RuntimeError("Store.submit before Store.start") when recording started first
     stopped = False
@@ -78,9 +77,9 @@ def test_vigil_starts_after_an_unclean_stop_recovers_the_part_into_the_store_and
         assert not left_open.exists()
         (recovered,) = [s for s in scan_segments(rec_root) if s.start < time.time() - 1800]
         assert Path(recovered.path).name.startswith(left_open.name.removesuffix(".mp4.part"))
-        store = find_service(runtime, "store")
+        store = runtime.store
         assert store.wait_ready(60), store.status().message
-        recorder = find_service(runtime, "recording")
+        recorder = runtime.recording
         wait_for(lambda: len(scan_segments(rec_root)) >= 3, timeout=90,
                  what=f"live segments ({recorder.statuses()})")  # fmt: skip
         runtime.stop()

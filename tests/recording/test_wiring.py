@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
+from app.compose import recording_disk_watch
 from app.config import AlertSettings, AppConfig, RecordingSettings
+from app.recording.index import MirroredIndex
 from app.recording.recorder import MIN_FREE_BYTES
 from app.recording.segments import DirectoryIndex, Segment, StoredMotionEvent
 from app.recording.service import RecorderService
-from app.recording.wiring import _StoreAndDirectoryIndex, recording_alert_inputs
 from app.store import Store
 from app.store.db import sqlite_url
 
@@ -31,7 +31,7 @@ def test_a_store_that_refuses_never_costs_the_folder_index_its_entry(tmp_path, c
     stopped.start()
     stopped.stop()
     for store in (not_started, stopped):
-        index = _StoreAndDirectoryIndex(SimpleNamespace(services=[("store", store)]), DirectoryIndex(root))
+        index = MirroredIndex(DirectoryIndex(root), lambda s=store: s)
         segs = [_segment(root, f"dock_20240101T00000{i}_000Z_1000.mp4") for i in range(2)]
         for s in segs:
             index.add_segment(s)  # recover_parts at start-up, the recorder's last segment at stop
@@ -49,9 +49,7 @@ def test_a_store_that_refuses_never_costs_the_folder_index_its_entry(tmp_path, c
 def _watch(tmp_path, reserve_mb: float, min_free_gb: float = 0.0):
     cfg = AppConfig(recording=RecordingSettings(root=str(tmp_path), reserve_mb=reserve_mb),
                     alerts=AlertSettings(disk_min_free_gb=min_free_gb))  # fmt: skip
-    runtime = SimpleNamespace(config=cfg, services=[("recording", RecorderService(cfg.recording, tmp_path))])
-    _, (watch,) = recording_alert_inputs(runtime)
-    return watch
+    return recording_disk_watch(cfg, RecorderService(cfg.recording, tmp_path))
 
 
 def test_disk_alert_names_the_reserve_in_mib_and_the_recorders_own_floor(tmp_path):

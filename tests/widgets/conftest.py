@@ -27,18 +27,18 @@ def make_paths(tmp: Path) -> Paths:
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    """make(config, demo=False, services=()) -> started MainWindow; its runtime is stopped after the test.
+    """make(config, demo=False, **services) -> started MainWindow; its runtime is stopped after the test.
 
-    *services* are (name, service) pairs added to the runtime before it starts (e.g. ("probes", scheduler)).
+    *services* are Runtime fields set before it starts (e.g. ``probes=scheduler``, ``store=store``).
     """
     from widgets.main_window import MainWindow
 
     made: list[tuple[MainWindow, Runtime]] = []
 
-    def make(config: AppConfig, demo: bool = False, size=(1280, 720), services=()) -> MainWindow:
+    def make(config: AppConfig, demo: bool = False, size=(1280, 720), **services) -> MainWindow:
         rt = Runtime(config=config, paths=make_paths(tmp_path), demo=demo)
-        for name, svc in services:
-            rt.add_service(name, svc)
+        for name, svc in services.items():
+            setattr(rt, name, svc)
         rt.start()
         win = MainWindow(rt)
         made.append((win, rt))

@@ -84,7 +84,7 @@ def main() -> int:
     api.set_state(2, "STOPPED")
     sched = ProbeScheduler(workers=2)
     sched.add(AnalyticsApiProbe(api.base_url, interval_s=1.0, timeout_s=5))
-    rt.add_service("probes", sched)
+    rt.probes = sched
     rt.start()
     win = MainWindow(rt)
     rc = 0

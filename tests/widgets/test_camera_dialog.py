@@ -74,7 +74,7 @@ def test_manager_adds_disables_and_removes_cameras_on_the_running_wall(qtbot, ma
     qtbot.waitUntil(lambda: yard.overlay().state == "LIVE", timeout=WAIT)
     gate = win.wall.tiles[ids.index("gate")]
     assert gate.overlay().stamp == "DISABLED"
-    win.saver.flush()
+    assert win.runtime.flush_saves()
     assert (tmp_path / "vigil.json").exists()
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.compose import add_recording
 from app.config import CameraConfig, MotionSettings
 from app.paths import Paths
-from app.recording.wiring import install
 from app.runtime import Runtime
 from tests.widgets.conftest import demo_cam, make_config
 
@@ -19,7 +19,7 @@ def test_tile_marks_motion_only_where_there_is_motion(qtbot, tmp_path):
     paths = Paths(config_file=tmp_path / "v.json", data_dir=tmp_path, recordings_dir=tmp_path / "rec",
                   log_dir=tmp_path / "logs")  # fmt: skip
     rt = Runtime(config=cfg, paths=paths)
-    install(rt)
+    add_recording(rt)
     rt.start()
     win = MainWindow(rt)
     qtbot.addWidget(win)

@@ -31,7 +31,7 @@ def test_api_streams_appear_as_status_tiles_and_follow_the_api(qtbot, make_windo
     fake_api.set_state(0, "ERROR", last_error_msg="Failed to open input stream")
     sched = ProbeScheduler(workers=2)
     sched.add(AnalyticsApiProbe(fake_api.base_url, interval_s=0.3, timeout_s=5))
-    win = make_window(make_config([demo_cam("Lobby")], "3x3"), services=[("probes", sched)])
+    win = make_window(make_config([demo_cam("Lobby")], "3x3"), probes=sched)
     wall = win.wall
     qtbot.waitUntil(lambda: sum(1 for t in wall.tiles if t.camera_id.startswith("api:")) == 8, timeout=WAIT)
     assert wall.tiles[0].camera_id == "lobby"  # cameras first, status tiles after them

@@ -106,7 +106,7 @@ def test_swap_and_arrangement_persisted_then_restored(qtbot, make_window, tmp_pa
     wall.swap_tiles(0, 8)
     assert wall.tiles[0].camera_id == "cam-8" and wall.tiles[8].camera_id == "cam-0"
     qtbot.keyClick(wall, Qt.Key.Key_2)
-    win.saver.flush()
+    assert win.runtime.flush_saves()
     saved = load_config(tmp_path / "vigil.json")
     assert saved.wall.layout == "2x2"
     flat = [c for p in saved.wall.pages for c in p.camera_ids]
@@ -123,7 +123,7 @@ def test_demo_wall_never_writes_the_users_config(qtbot, make_window, tmp_path):
     win = make_window(make_config(nine(), "3x3"), demo=True)
     win.wall.swap_tiles(0, 1)
     qtbot.keyClick(win.wall, Qt.Key.Key_4)
-    win.saver.flush()
+    assert win.runtime.flush_saves()
     assert not (tmp_path / "vigil.json").exists()
     assert win.runtime.config.wall.layout == "4x4"  # kept in memory for this session
 
@@ -244,7 +244,7 @@ def test_tour_advances_by_its_timer(qtbot, make_window):
 def test_status_bar_says_when_history_is_not_written(qtbot, make_window, tmp_path):
     (tmp_path / "not-a-db").mkdir()  # a directory where the SQLite file should be: the store cannot open it
     broken = Store(sqlite_url(tmp_path / "not-a-db"))
-    win = make_window(make_config(nine()[:1], "2x2"), services=[("store", broken)])
+    win = make_window(make_config(nine()[:1], "2x2"), store=broken)
     qtbot.waitUntil(win.store_label.isVisible, timeout=WAIT)
     text = win.store_label.text()  # the store's own sentence when it offers one (WriterStatus.message)
     assert "not written" in text.lower() or "history is off" in text.lower(), text
@@ -254,7 +254,7 @@ def test_status_bar_says_when_history_is_not_written(qtbot, make_window, tmp_pat
 
 def test_status_bar_is_quiet_when_history_is_written(qtbot, make_window, tmp_path):
     good = Store(sqlite_url(tmp_path / "h.sqlite3"))
-    win = make_window(make_config(nine()[:1], "2x2"), services=[("store", good)])
+    win = make_window(make_config(nine()[:1], "2x2"), store=good)
     win._sample_process()
     assert not win.store_label.isVisible() and win.store_label.text() == "", (win.store_label.text(), good.status())
     assert store_health_sentence(good) == ""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMenu
 
-from app.alerts import install_alerts
+from app.compose import add_alerts, add_store
 from app.demo import demo_config
 from app.paths import Paths
 from app.runtime import Runtime
-from app.store import install_store
 from widgets.alarm_panel import install_alarm_ui
 from widgets.history_view import install_history_ui
 from widgets.main_window import MainWindow
@@ -16,8 +15,8 @@ from widgets.main_window import MainWindow
 
 def test_alarm_and_history_ui_hook_into_main_window(qtbot, tmp_path):
     runtime = Runtime(config=demo_config(), paths=Paths.resolve(tmp_path / "vigil.json", tmp_path), demo=True)
-    store = install_store(runtime)
-    engine = install_alerts(runtime, store)
+    store = add_store(runtime)
+    engine = add_alerts(runtime)
     store.start()
     window = None
     try:
