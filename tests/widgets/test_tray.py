@@ -21,7 +21,7 @@ def test_a_fired_alert_pops_a_tray_notification(xvfb, lab_dir):
     tray.start()
     try:
         env = {k: v for k, v in xvfb.env().items() if k != "DBUS_SESSION_BUS_ADDRESS"}  # Qt's own balloon
-        r = subprocess.run([sys.executable, "-m", "tests.widgets_alarm.tray_child"], cwd=ROOT, env=env,
+        r = subprocess.run([sys.executable, "-m", "tests.widgets.tray_child"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     finally:
         tray.stop()

@@ -1,4 +1,4 @@
-"""Run on a real X display with a tray host (tests/widgets_alarm/test_tray.py): the alarm panel's tray icon
+"""Run on a real X display with a tray host (tests/widgets/test_tray.py): the alarm panel's tray icon
 shows a notification balloon when an alert fires. Prints one JSON line describing what appeared on screen."""
 
 from __future__ import annotations
