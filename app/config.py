@@ -42,7 +42,7 @@ def slugify(text: str) -> str:
 
 
 class ThresholdTemplate(_Model):
-    """Health thresholds shared by many cameras (seed 002's "templates")."""
+    """Health thresholds shared by many cameras (the HLS packager monitor's "templates")."""
 
     min_fps: float = Field(5.0, ge=0, le=240, description="LIVE below this received fps is LOW_FPS")
     freeze_threshold_ms: int = Field(
@@ -231,7 +231,7 @@ class MetricsSettings(_Model):
 
 
 class AnalyticsServerSettings(_Model):
-    base_url: str = Field(..., description="e.g. http://10.0.28.11:4004 (seed 000)")
+    base_url: str = Field(..., description="the video-analytics server's stream API, e.g. http://analytics.local:4004")
     name: str = ""
     cafile: str | None = Field(
         None,

@@ -5,7 +5,7 @@
 
 The fake servers (tests/lab FakeAnalyticsApi) run in a child process, so the figures are Vigil's
 client side only (as with real remote servers). ``--latency-ms`` adds a per-request server delay
-(network + server time in the field). For comparison the seed's way (one request after another) is
+(network + server time in the field). For comparison the old exporter's way (one request after another) is
 timed once on a smaller share and extrapolated. Picture health: the per-frame work of the frame sink
 (FFmpeg downscale to 96 px grey + freeze/black/timestamp/rate state machines) on synthetic frames.
 Figures, not pass/fail: nothing here is a test.
@@ -91,14 +91,14 @@ def bench_api(
             f"  Vigil CPU per cycle: {statistics.median(cpu):.3f} s "
             f"({statistics.median(cpu) / total * 1e6:.0f} µs/request)"
         )
-        # the seed's sequential loop (one request at a time, parallelism 1), one server, extrapolated
+        # the old exporter's sequential loop (one request at a time, parallelism 1), one server, extrapolated
         probe = AnalyticsApiProbe(urls[0], timeout_s=10, parallelism=1)
         probe.run()
         t0 = time.perf_counter()
         probe.run()
         seq = time.perf_counter() - t0
         print(
-            f"  seed-style sequential (one server, {streams} streams): {seq:.3f} s -> x{n_servers} servers "
+            f"  exporter-style sequential (one server, {streams} streams): {seq:.3f} s -> x{n_servers} servers "
             f"≈ {seq * n_servers:.1f} s per cycle"
         )
     finally:

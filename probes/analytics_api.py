@@ -1,16 +1,16 @@
-"""Analytics-server API probe (seed 000): ``GET /streams`` then ``GET /streams/{node}/{id}`` per stream.
+"""Video-analytics server stream API probe: ``GET /streams`` then ``GET /streams/{node}/{id}`` per stream.
 
-The seed polled every detail one after another (hundreds of streams x up to 10 s timeout = minutes
+The exporter this replaces polled every detail one after another (hundreds of streams x up to 10 s timeout = minutes
 per cycle). Here the details of one server are fetched concurrently, at most ``parallelism`` at a
 time, each with a timeout and a total deadline; all servers run as separate probes on the scheduler's
 shared pool. One pool thread multiplexes ``parallelism`` keep-alive connections per server, ``http://`` and
 ``https://`` alike (:class:`probes.fanout.FanOutClient`, aiohttp on the thread's own event loop: the cycle
 is CPU-bound, and this costs a fraction of the CPU of one blocking request per thread, see docs/probes.md).
 A failing detail is one ``API_ERROR`` stream, not a failed cycle. The ``/streams`` list carries only id,
-node and name (seed 000 and the field docs: the detail is the reference for the state), so every stream
+node and name (the API's field docs: the detail is the reference for the state), so every stream
 costs one detail request per cycle.
 
-State rule (same as the seed): ``stream_stats.state`` (fallback ``status.pipelines[0].state``);
+State rule (the analytics exporter's): ``stream_stats.state`` (fallback ``status.pipelines[0].state``);
 "up" = state RUNNING and ``active`` true. Wrong JSON types never crash the probe: a value of the
 wrong type is treated as missing, and a document that is not the expected shape is an ``API_ERROR``
 with words.
@@ -35,7 +35,7 @@ KIND_STREAM = "analytics_stream"
 
 
 def source_host(base_url: str) -> str:
-    """The host part of *base_url* (no user, no password, no port) - the seed's ``source_host`` label."""
+    """The host part of *base_url* (no user, no password, no port) - the analytics exporter's ``source_host`` label."""
     try:
         return urlsplit(base_url).hostname or "unknown"
     except ValueError:

@@ -1,4 +1,4 @@
-"""HLS probe (seed 002): ABR ladder from the master playlist, media-playlist health per rendition.
+"""HLS probe (what a packager monitor checks): ABR ladder from the master playlist, media-playlist health per rendition.
 
 Pure part (no network, tested with literal playlists):
 

@@ -1,10 +1,10 @@
 """Generic JSON-over-HTTP device probe: field mappings (dotted paths) -> metrics, state and conditions.
 
-Presets for the two field devices the seeds describe:
+Presets for two field devices:
 
-* ``web_presenter`` (seed 003, Blackmagic Web Presenter-like): ``streaming.state`` ("Streaming" = up)
+* ``web_presenter`` (a Blackmagic Web Presenter-like status page): ``streaming.state`` ("Streaming" = up)
   and ``streaming.bitrate`` (b/s); condition ``NOT_STREAMING``.
-* ``storage_node`` (seed 001, hdd-monitor): ``hdd`` (or ``status.hdd``) "80%" -> used percent,
+* ``storage_node`` (a CCTV site node's hdd-monitor): ``hdd`` (or ``status.hdd``) "80%" -> used percent,
   ``uptime`` "72h" -> seconds; condition ``DISK_FULL`` at >= 90 %.
 
 A mapping value that is a number becomes a metric; "80%", "72h", "1.5 GB" are parsed; a bool is 1/0;

@@ -10,8 +10,8 @@ Labels never carry a password or a user name: cameras are labelled by id/name/gr
 only, and URLs (``vigil_camera_info{url}``, URL-valued device fields) go through ``app.secrets.label_url``
 (``scheme://host:port/path``, path secrets masked); a device text field that only quotes URLs (free text,
 several URLs) goes through ``app.secrets.scrub`` instead (:func:`text_label`).
-Series names and labels of seed 000 are kept exactly (``camera_stream_status_up`` etc.) so existing
-Grafana dashboards keep working.
+Series names and labels of the video-analytics server exporter are kept exactly (``camera_stream_status_up``
+etc.) so existing Grafana dashboards keep working.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class VigilCollector(Collector):
         yield from gauges.values()
         yield from counters.values()
 
-    # ----------------------------------------------------------------------- seed 000 series
+    # ----------------------------------------------------------------------- analytics-exporter series
 
     def _analytics(self, results: list[ProbeResult]) -> Iterable:
         status = GaugeMetricFamily(
@@ -220,7 +220,7 @@ class VigilCollector(Collector):
             errors.add_metric([h], v)
         yield from (status, total, breakdown, resp, errors, fps)
 
-    # ----------------------------------------------------------------------- HLS (seed 002)
+    # ----------------------------------------------------------------------- HLS (packager-monitor series)
 
     def _hls(self, results: list[ProbeResult]) -> Iterable:
         valid = GaugeMetricFamily(

@@ -1,4 +1,4 @@
-"""Retention (what the seed's hdd-monitor did): a pure policy plus the job that applies it.
+"""Retention (what a CCTV site node's hdd-monitor does): a pure policy plus the job that applies it.
 
 :func:`plan_deletions` decides, from a list of segments and the disk figures, which segments to
 delete: everything older than ``max_age_days``; then, oldest first, until the disk has

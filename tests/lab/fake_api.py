@@ -43,7 +43,7 @@ log = logging.getLogger("vigil.lab.fake_api")
 
 FAULT_KINDS = ("status", "slow", "malformed", "wrong_types", "huge", "close", "hang", "body", "empty")
 
-# Shapes from the field (seed 001 / hdd-monitor and a Blackmagic Web Presenter-like status page).
+# Shapes from the field (a CCTV site node's hdd-monitor and a Blackmagic Web Presenter-like status page).
 BLACKMAGIC_STATUS = {"streaming": {"state": "Streaming", "bitrate": 6000000}}
 HDD_MONITOR_STATUS = {"node_id": "lokasi1", "hdd": "80%", "uptime": "72h"}
 HDD_MONITOR_REPORT = {

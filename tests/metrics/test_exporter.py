@@ -140,7 +140,7 @@ def test_exposition_has_seed_series_and_passes_promtool(exporter):
     assert 'vigil_device_value{device="p",field="bitrate_bps"} 6e+06' in text
     assert "s3cret" not in text and "admin:" not in text.replace("admin:***", "")
     r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
-    # The seed's two gauge names end in _total, which promtool's linter flags; they are kept verbatim so
+    # The analytics exporter's two gauge names end in _total, which promtool's linter flags; they are kept verbatim so
     # existing dashboards keep working (docs/metrics.md). Nothing else may be reported.
     findings = {line for line in (r.stdout + r.stderr).splitlines() if line.strip()}
     assert findings == SEED_LEGACY_LINT, findings
