@@ -139,61 +139,16 @@ def check_demo_source(ctx: SelfTestContext) -> str:
 
 
 def check_store(ctx: SelfTestContext) -> str:
-    """Write and read back through the real store on a fresh SQLite file."""
-    db = ctx.workdir / "selftest.sqlite3"
-    store_api = _store_api()
-    if store_api is not None:
-        return store_api(db)
-    return _store_with_sqlalchemy(db)
+    """Write and read back through the real store (writer thread, migrations) on a fresh SQLite file."""
+    from app.store import self_test
 
-
-def _store_api() -> Callable[[Path], str] | None:
-    """The project's store, when ``app.store`` provides a self-test hook; else None (plain SQLAlchemy)."""
-    try:
-        store = importlib.import_module("app.store")
-    except ImportError:
-        return None
-    return getattr(store, "self_test", None)
-
-
-def _store_with_sqlalchemy(db: Path) -> str:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(f"sqlite:///{db}")
-    try:
-        meta = sa.MetaData()
-        table = sa.Table(
-            "selftest",
-            meta,
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("camera", sa.String(64), nullable=False),
-            sa.Column("state", sa.String(16), nullable=False),
-        )
-        meta.create_all(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            conn.execute(table.insert(), [{"camera": "selftest", "state": "LIVE"}])
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(table.c.camera, table.c.state)).all()
-    finally:
-        engine.dispose()
-    if [tuple(r) for r in rows] != [("selftest", "LIVE")]:
-        raise CheckFailed(f"read back {rows!r} instead of the row written")
-    return f"SQLite {sqlite_version()} via SQLAlchemy {sa.__version__}: wrote and read back 1 row"
-
-
-def sqlite_version() -> str:
-    import sqlite3
-
-    return sqlite3.sqlite_version
+    return self_test(ctx.workdir / "selftest.sqlite3")
 
 
 def check_migrations(ctx: SelfTestContext) -> str:
     """The Alembic migration scripts are present (a bundle that lost them cannot create or upgrade a database)."""
-    try:
-        db = importlib.import_module("app.store.db")
-    except ImportError:
-        return "no app.store in this build: nothing to migrate"
+    from app.store import db
+
     try:
         base = db.migrations_dir()
     except Exception as e:  # StoreError: says in words what is missing
@@ -201,7 +156,7 @@ def check_migrations(ctx: SelfTestContext) -> str:
     scripts = sorted(p.name for p in (base / "versions").glob("*.py")) if (base / "versions").is_dir() else []
     if not scripts:
         raise CheckFailed(f"no migration scripts in {base / 'versions'}")
-    head = db.head_revision() if hasattr(db, "head_revision") else "?"
+    head = db.head_revision()
     return f"{len(scripts)} migration scripts, head revision {head}"
 
 

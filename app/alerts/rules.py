@@ -246,7 +246,7 @@ def observe_probe_result(result, rules: Iterable[AlertRule]) -> list[Observation
 
     Camera-scoped results (``camera_id`` set) are already in that camera's snapshot conditions.
     """
-    if getattr(result, "camera_id", ""):
+    if result.camera_id:
         return []
     signals = set(result.conditions)
     if result.state in _PROBE_STATE_SIGNALS:

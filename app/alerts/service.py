@@ -316,7 +316,7 @@ def _condition_details(results: Iterable) -> dict[str, dict[str, str]]:
     """camera id -> condition -> the words a camera-scoped probe gave for it (the master's text first)."""
     out: dict[str, dict[str, str]] = {}
     for r in sorted(results, key=lambda r: r.kind != "hls"):
-        cid = getattr(r, "camera_id", "")
+        cid = r.camera_id
         if cid and r.error:
             for c in r.conditions:
                 out.setdefault(cid, {}).setdefault(c, r.error[:300])

@@ -276,7 +276,7 @@ class VigilCollector(Collector):
         except Exception:
             log.exception("metrics: reading the recording disk status failed")
             return
-        if st is None or not getattr(st, "last_run", 0):
+        if st is None or not st.last_run:
             return  # retention has not looked at the disk yet: no figures rather than zeros
         days = GaugeMetricFamily(
             "vigil_recording_days_available",

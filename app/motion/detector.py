@@ -48,14 +48,14 @@ class MotionParams:
 
     @classmethod
     def from_settings(cls, s) -> MotionParams:
-        """From an ``app.config.MotionSettings`` (duck-typed)."""
+        """From an ``app.config.MotionSettings``."""
         return cls(
             sensitivity=s.sensitivity,
             min_area_percent=s.min_area_percent,
             masks=tuple(tuple((float(x), float(y)) for x, y in p) for p in s.masks),
             zones=tuple(tuple((float(x), float(y)) for x, y in p) for p in s.zones),
-            start_frames=getattr(s, "start_frames", 2),
-            end_hold_s=getattr(s, "end_hold_s", 2.0),
+            start_frames=s.start_frames,
+            end_hold_s=s.end_hold_s,
         )
 
     @property

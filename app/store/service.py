@@ -248,7 +248,7 @@ class Store:
     # ------------------------------------------------------------------ feeds
     def _on_state_changed(self, change) -> None:
         """Supervisor subscriber (pipeline thread): enqueue and return."""
-        if getattr(change, "variant", "tile") != "tile":
+        if change.variant != "tile":
             return
         self.record_state_change(change.camera_id, change.at or self._clock(), str(change.old), str(change.new),
                                  change.reason or "")  # fmt: skip
