@@ -3,10 +3,15 @@
 ::
 
     source ──(1 connection)──> demux thread ──┬─> packet sinks (recorder, stats)      [demux thread]
-                                              └─> decoder: inline on the demux thread (wall tiles), or
-                                                  bounded queue ─> decode thread (threaded_decode: main view)
+                                              └─> decoder.put(msg), one of (chosen when the pipeline is built):
+                                                  InlineDecode: decodes on the demux thread (wall tiles)
+                                                  ThreadedDecode: bounded queue ─> decode thread (main view)
                                                     ├─> frame sinks (motion, picture health) [rate-limited]
                                                     └─> tile-size BGRA (swscale) ─> LatestFrameSlot
+
+The demux thread hands the decoder messages in stream order: ``StreamOpened``, then ``PacketMsg`` per
+video packet (``Resync`` where packets were dropped), then ``StreamClosed``; ``CameraPipeline._handle`` is
+the decoder's side, whichever thread runs it.
 
 Tiles decode inline: one Python thread per camera halves the GIL contention the GUI thread sees at
 32-64 tiles (docs/pipeline.md has the figures). The focused main stream decodes on its own thread; there
@@ -69,6 +74,43 @@ FrameSink = Callable[[av.VideoFrame, float], None]  # (frame, monotonic time); c
 StateListener = Callable[["CameraPipeline", StreamState, StreamState, str], None]
 
 
+# ---------------------------------------------------------------------- demux -> decoder messages
+# Frozen: a message is never changed after the demux thread hands it over. Slots: PacketMsg is made once per
+# video packet (it replaces the tuple the queue held before; nothing else is allocated per packet).
+
+
+@dataclass(frozen=True, slots=True)
+class PacketMsg:
+    """One video packet, and when the demux thread received it (monotonic; for the latency figure)."""
+
+    packet: av.Packet
+    is_key: bool  # a keyframe, or any packet of an intra-only codec
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOpened:
+    """A new connection: decode its packets with *codec_context*; the first frame is timed from *t_open*."""
+
+    codec_context: av.CodecContext
+    t_open: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed:
+    """The connection ends: the decoder drops its codec context, then sets *done* (the container may go)."""
+
+    done: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Packets were dropped before the next one: decode nothing until the next keyframe."""
+
+
+DecodeMsg = PacketMsg | StreamOpened | StreamClosed | Resync
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
     open_timeout_s: float = 8.0
@@ -90,6 +132,123 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random |
     base = min(cap, initial * (2 ** min(attempt, 30)))
     r = (rng or random).uniform(0.8, 1.2)
     return min(cap, base * r)
+
+
+class Decoder(Protocol):
+    """Where the demux thread hands its messages; one of the two below, chosen when the pipeline is built."""
+
+    done: threading.Event  # set while no decode thread runs: the demux must not wait for an acknowledgement
+    dropped: int  # packets dropped because the decoder was behind (frames_dropped_total)
+
+    def put(self, msg: DecodeMsg) -> None: ...  # on the demux thread, in stream order
+
+    def start(self, tag: str) -> list[threading.Thread]: ...  # returns the threads it started
+
+    def stop(self) -> None: ...  # wakes its thread; called after the pipeline's stop event is set
+
+
+class InlineDecode:
+    """Decodes on the demux thread, as each message is handed over: no queue, no thread (wall tiles)."""
+
+    __slots__ = ("done", "put")
+    dropped = 0  # never drops: the demux simply waits for each decode
+
+    def __init__(self, handle: Callable[[DecodeMsg], None]) -> None:
+        self.put = handle  # the handler itself, no wrapper method: no Python call per packet beyond it
+        self.done = threading.Event()  # there is never a decode thread to wait for
+        self.done.set()
+
+    def start(self, tag: str) -> list[threading.Thread]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+class ThreadedDecode:
+    """A bounded queue drained by a decode thread (the focused main stream). The demux never waits on it for
+    a packet: when the queue is full, the queued packets are dropped (counted in ``dropped``) and decoding
+    resumes at the next keyframe. Control messages always get through (the demux waits for room)."""
+
+    __slots__ = ("_handle", "_nice", "_on_crash", "_queue", "_stop", "done", "dropped")
+
+    def __init__(self, handle: Callable[[DecodeMsg], None], stop: threading.Event,
+                 on_crash: Callable[[Exception], None], nice: int) -> None:  # fmt: skip
+        self._handle = handle
+        self._stop = stop  # the pipeline's: set before stop() is called
+        self._on_crash = on_crash
+        self._nice = nice
+        # None (from stop()) only wakes a decode thread blocked on an empty queue; _stop is what ends it.
+        self._queue: queue.Queue[DecodeMsg | None] = queue.Queue(maxsize=_PACKET_QUEUE_MAX)
+        self.done = threading.Event()  # set when the decode thread has ended: nothing waits for it any more
+        self.dropped = 0  # written by the demux thread only, read by snapshot()
+
+    def start(self, tag: str) -> list[threading.Thread]:
+        self.done.clear()
+        t = threading.Thread(target=self._run, name=f"{tag}:decode", daemon=True)
+        t.start()
+        return [t]
+
+    def stop(self) -> None:
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass  # a full queue wakes the decode thread anyway; it sees _stop at its next message
+
+    def put(self, msg: DecodeMsg) -> None:
+        """Called on the demux thread."""
+        match msg:
+            case PacketMsg():
+                self._put_packet(msg)
+            case _:
+                self._put_control(msg)
+
+    def _put_packet(self, msg: PacketMsg) -> None:
+        try:
+            self._queue.put_nowait(msg)
+        except queue.Full:
+            # Decoder is behind: drop everything queued and restart at the next keyframe.
+            dropped = 0
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                match item:
+                    case PacketMsg():
+                        dropped += 1
+                    case None:
+                        pass  # stop()'s wake-up, dropped too: the Resync below wakes the thread, _stop ends it
+                    case _:
+                        self._put_control(item)  # keep control messages
+                        break
+            self.dropped += dropped
+            self._put_control(Resync())
+            if msg.is_key:
+                self._queue.put_nowait(msg)
+
+    def _put_control(self, msg: DecodeMsg) -> None:
+        """Control messages must get through even if the queue is full (it is drained by the decoder)."""
+        while True:
+            try:
+                self._queue.put(msg, timeout=0.2)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    return
+
+    def _run(self) -> None:
+        lower_current_thread_priority(self._nice)
+        try:
+            while True:
+                msg = self._queue.get()
+                if msg is None or self._stop.is_set():
+                    return
+                self._handle(msg)
+        except Exception as e:
+            self._on_crash(e)
+        finally:
+            self.done.set()
 
 
 class _DecoderState:
@@ -130,7 +289,6 @@ class CameraPipeline:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the snapshot fields below and the sink lists
         self._threads: list[threading.Thread] = []
-        self._packets: queue.Queue = queue.Queue(maxsize=_PACKET_QUEUE_MAX)
         self._packet_sinks: list[PacketSink] = []
         # copy-on-write tuple: the decode thread reads it per frame without taking the lock
         self._frame_sinks: tuple[tuple[FrameSink, float, list[float]], ...] = ()
@@ -148,7 +306,6 @@ class CameraPipeline:
         self._packets_rx = 0
         self._bytes_rx = 0
         self._frames_decoded = 0
-        self._frames_dropped = 0
         self._decode_errors = 0
         self._keyframe_interval = 0.0
         self._rx_video = RateMeter()
@@ -159,9 +316,14 @@ class CameraPipeline:
         self._last_keyframe_at = 0.0
         self._connected = False
         self._latency_ema = 0.0
-        self._decoder_done = threading.Event()
         self._intra_only = False
         self._dec = _DecoderState()
+        # Chosen once: the rest of the pipeline only calls put/start/stop and reads done/dropped.
+        self._decoder: Decoder = (
+            ThreadedDecode(self._handle, self._stop, self._decoder_crashed, self.options.worker_nice)
+            if self.options.threaded_decode
+            else InlineDecode(self._handle)
+        )
         # one scaler per pipeline: frame.reformat() builds a new SwsContext per call (2x the cost)
         self._reformatter = VideoReformatter()
 
@@ -171,15 +333,11 @@ class CameraPipeline:
         if self._threads:
             return
         self._stop.clear()
-        self._decoder_done.clear()
         tag = f"camera:{self.camera_id}" + ("" if self.variant == "tile" else f":{self.variant}")
-        self._threads = [threading.Thread(target=self._demux_loop, name=f"{tag}:demux", daemon=True)]
-        if self.options.threaded_decode:
-            self._threads.append(threading.Thread(target=self._decode_loop, name=f"{tag}:decode", daemon=True))
-        else:
-            self._decoder_done.set()
-        for t in self._threads:
-            t.start()
+        demux = threading.Thread(target=self._demux_loop, name=f"{tag}:demux", daemon=True)
+        # a decode thread (if any) is started first, so it is waiting on its queue before the demux feeds it
+        self._threads = [demux, *self._decoder.start(tag)]
+        demux.start()
 
     def stop(self, timeout: float | None = None) -> bool:
         """Ask the threads to stop and join them. Returns True if every thread ended in time.
@@ -188,10 +346,7 @@ class CameraPipeline:
         callback), so the default join timeout covers that.
         """
         self._stop.set()
-        try:
-            self._packets.put_nowait(None)
-        except queue.Full:
-            pass
+        self._decoder.stop()
         deadline = time.monotonic() + (
             timeout if timeout is not None else max(self.options.open_timeout_s, self.options.read_timeout_s) + 3
         )
@@ -229,7 +384,7 @@ class CameraPipeline:
             packets_received_total=self._packets_rx,
             bytes_received_total=self._bytes_rx,
             frames_decoded_total=self._frames_decoded,
-            frames_dropped_total=self._frames_dropped + self.slot.stale,
+            frames_dropped_total=self._decoder.dropped + self.slot.stale,
             decode_errors_total=self._decode_errors,
             keyframe_interval_s=round(self._keyframe_interval, 2),
             latency_ms=round(self._latency_ema * 1000, 1),
@@ -397,7 +552,7 @@ class CameraPipeline:
                 except Exception:
                     log.exception("%s: packet sink %r failed to open", self.camera_id, s)
             # hand the decoder its new stream; it reports the first frame time against t_open
-            self._packets_put_control(("open", vstream, t_open))
+            self._decoder.put(StreamOpened(ctx, t_open))
             streams = [vstream] + ([astream] if astream is not None else [])
             self._demux(container, spec, vstream, sinks_opened, streams)
         except SourceError:
@@ -407,11 +562,13 @@ class CameraPipeline:
         except Exception as e:
             raise classify_error(e, spec.secrets) from None
         finally:
-            # The decoder must be done with this stream's codec context before the container goes.
+            # The decoder must be done with this stream's codec context before the container goes. Inline,
+            # that is so when put() returns; a decode thread acknowledges it, unless it has ended (stop or
+            # crash: done) or is stuck in a decode for over 2 s.
             closed = threading.Event()
-            self._packets_put_control(("close", closed, 0.0))
+            self._decoder.put(StreamClosed(closed))
             deadline = time.monotonic() + 2.0
-            while not closed.wait(0.05) and not self._decoder_done.is_set() and time.monotonic() < deadline:
+            while not closed.wait(0.05) and not self._decoder.done.is_set() and time.monotonic() < deadline:
                 pass
             for s in sinks_opened:
                 try:
@@ -445,6 +602,7 @@ class CameraPipeline:
     def _demux(self, container, spec: SourceSpec, vstream, sinks: list[PacketSink], streams: list) -> None:
         pace_origin: tuple[float, float] | None = None  # (wall monotonic, pts seconds) for paced sources
         vindex = vstream.index
+        decode = self._decoder.put
         for packet in container.demux(streams):
             if self._stop.is_set():
                 raise _Stop
@@ -482,93 +640,47 @@ class CameraPipeline:
                 continue
             if is_key and not self._keyframes_only:
                 self._resume_at_key = False
-            self._enqueue_packet(packet, is_key, now)
+            decode(PacketMsg(packet, is_key, now))
         # demux() ended: the source closed (EOF). Files and lavfi loop; live servers do not end.
         if spec.paced:
             raise SourceError(StreamState.CONNECTING, "end of file, restarting")
         raise SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
 
-    def _enqueue_packet(self, packet: av.Packet, is_key: bool, now: float) -> None:
-        if not self.options.threaded_decode:
-            self._handle("pkt", (packet, is_key), now)
-            return
-        try:
-            self._packets.put_nowait(("pkt", (packet, is_key), now))
-        except queue.Full:
-            # Decoder is behind: drop everything queued and restart at the next keyframe.
-            dropped = 0
-            while True:
-                try:
-                    item = self._packets.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None and item[0] == "pkt":
-                    dropped += 1
-                elif item is not None:
-                    self._packets_put_control(item)  # keep control messages
-                    break
-            self._frames_dropped += dropped
-            self._packets_put_control(("resync", None, now))
-            if is_key:
-                self._packets.put_nowait(("pkt", (packet, is_key), now))
+    # ------------------------------------------------------------------ internals: decoder side
 
-    def _packets_put_control(self, item) -> None:
-        """Control messages must get through even if the queue is full (it is drained by the decoder)."""
-        if not self.options.threaded_decode:
-            self._handle(*item)
-            return
-        while True:
-            try:
-                self._packets.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                if self._stop.is_set():
-                    return
+    def _decoder_crashed(self, e: Exception) -> None:
+        """Called on the decode thread, inside its ``except`` (so the log has the traceback)."""
+        log.exception("%s: decode thread crashed", self.camera_id)
+        self._set_state(StreamState.ERROR, f"decoder failed: {type(e).__name__}")
 
-    # ------------------------------------------------------------------ internals: decode thread
-
-    def _decode_loop(self) -> None:
-        lower_current_thread_priority(self.options.worker_nice)
-        try:
-            while True:
-                item = self._packets.get()
-                if item is None or self._stop.is_set():
-                    return
-                self._handle(*item)
-        except Exception as e:
-            log.exception("%s: decode thread crashed", self.camera_id)
-            self._set_state(StreamState.ERROR, f"decoder failed: {type(e).__name__}")
-        finally:
-            self._decoder_done.set()
-
-    def _handle(self, kind: str, payload, t: float) -> None:
-        """Decoder side of the packet queue (on the decode thread, or inline on the demux thread)."""
+    def _handle(self, msg: DecodeMsg) -> None:
+        """Decoder side of the demux's messages (on the decode thread, or inline on the demux thread)."""
         d = self._dec
-        if kind == "pkt":
-            if d.ctx is None:
-                return
-            packet, is_key = payload
-            if d.need_key:
-                if not is_key:
+        match msg:
+            case PacketMsg(packet, is_key, t):
+                if d.ctx is None:
                     return
-                d.need_key = False
-            d.ctx.skip_frame = "NONKEY" if self._keyframes_only else "DEFAULT"
-            try:
-                frames = d.ctx.decode(packet)
-            except av.error.FFmpegError as e:
-                self._decode_errors += 1
-                log.debug("%s: decode error %s", self.camera_id, e)
-                return
-            for frame in frames:
-                self._on_frame(frame, t, d.t_open, d.first)
-                d.first = False
-        elif kind == "open":
-            d.ctx, d.t_open, d.need_key, d.first = payload.codec_context, t, True, True
-        elif kind == "close":
-            d.ctx = None
-            payload.set()
-        elif kind == "resync":
-            d.need_key = True
+                if d.need_key:
+                    if not is_key:
+                        return
+                    d.need_key = False
+                d.ctx.skip_frame = "NONKEY" if self._keyframes_only else "DEFAULT"
+                try:
+                    frames = d.ctx.decode(packet)
+                except av.error.FFmpegError as e:
+                    self._decode_errors += 1
+                    log.debug("%s: decode error %s", self.camera_id, e)
+                    return
+                for frame in frames:
+                    self._on_frame(frame, t, d.t_open, d.first)
+                    d.first = False
+            case StreamOpened(ctx, t_open):
+                d.ctx, d.t_open, d.need_key, d.first = ctx, t_open, True, True
+            case StreamClosed(done):
+                d.ctx = None
+                done.set()
+            case Resync():
+                d.need_key = True
 
     def _on_frame(self, frame: av.VideoFrame, arrived: float, t_open: float, first: bool) -> None:
         now = time.monotonic()

@@ -63,8 +63,15 @@ class RecorderStatus:
     error_since: float | None = None  # UNIX time
 
 
-@dataclass(slots=True)
+# ---------------------------------------------------------------------- demux thread -> recorder thread
+# The queue holds these; _Pkt (one per packet) is itself the message, so nothing else is allocated per packet.
+# Frozen: nothing changes a message once it is queued (restamping makes a new _Pkt).
+
+
+@dataclass(frozen=True, slots=True)
 class _Pkt:
+    """A copy of one packet's payload and timing (the av.Packet belongs to the demux thread)."""
+
     data: bytes
     pts: int | None
     dts: int | None
@@ -76,6 +83,35 @@ class _Pkt:
 
     def ts(self) -> int | None:
         return self.dts if self.dts is not None else self.pts
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOpened:
+    """A new connection: segments are made from *templates* (streams of *container*, kept alive with them)."""
+
+    container: av.container.OutputContainer
+    templates: dict[str, av.stream.Stream]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed:
+    """The connection ended: close the open segment."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Packets were dropped (queue full) before the next one: close the segment before the hole."""
+
+
+@dataclass(frozen=True, slots=True)
+class MotionChanged:
+    """Motion started or ended at *mono* (monotonic); an end starts the post-roll from then."""
+
+    active: bool
+    mono: float
+
+
+_RecorderMsg = _Pkt | StreamOpened | StreamClosed | Resync | MotionChanged
 
 
 class DiskFullError(Exception):
@@ -97,8 +133,8 @@ class CameraRecorder:
         self.reserve_bytes = int(reserve_mb * 1024 * 1024)
         self.index = index
         self._cv = threading.Condition()
-        self._queue: deque = deque()  # ("pkt", _Pkt) | ("open", templates) | ("close",) | ("motion", bool, mono)
-        self._queued_packets = 0
+        self._queue: deque[_RecorderMsg] = deque()  # guarded by _cv
+        self._queued_packets = 0  # the _Pkt in _queue: only packets count against _MAX_QUEUED
         self._overflow = False
         self._stream_kinds: dict[int, str] = {}
         self._stop = threading.Event()
@@ -178,7 +214,7 @@ class CameraRecorder:
             except Exception as e:  # e.g. a codec MP4 cannot carry: record video only
                 log.warning("%s: audio %s not recorded: %s", self.camera_id, a.codec_context.name, e)
         self._stream_kinds = kinds
-        self._push(("open", tmpl, templates))
+        self._push(StreamOpened(tmpl, templates))
 
     def on_packet(self, packet: av.Packet) -> None:
         kind = self._stream_kinds.get(packet.stream_index)
@@ -193,22 +229,22 @@ class CameraRecorder:
                     self._status = replace(self._status, packets_dropped=self._status.packets_dropped + 1)
                 return
             if self._overflow:  # tell the writer there is a hole before this packet
-                self._queue.append(("resync",))
+                self._queue.append(Resync())
                 self._overflow = False
-            self._queue.append(("pkt", p))
+            self._queue.append(p)
             self._queued_packets += 1
             self._cv.notify()
 
     def on_close(self) -> None:
-        self._push(("close",))
+        self._push(StreamClosed())
 
     def motion(self, active: bool, mono: float | None = None) -> None:
         """Motion started/ended (any thread)."""
-        self._push(("motion", active, time.monotonic() if mono is None else mono))
+        self._push(MotionChanged(active, time.monotonic() if mono is None else mono))
 
-    def _push(self, item) -> None:
+    def _push(self, msg: _RecorderMsg) -> None:
         with self._cv:
-            self._queue.append(item)
+            self._queue.append(msg)
             self._cv.notify()
 
     # -------------------------------------------------------------- recorder thread
@@ -222,11 +258,11 @@ class CameraRecorder:
                         self._cv.wait(0.5)
                     if not self._queue and self._stop.is_set():
                         break
-                    item = self._queue.popleft()
-                    if item[0] == "pkt":
+                    msg = self._queue.popleft()
+                    if type(msg) is _Pkt:
                         self._queued_packets -= 1
                 try:
-                    self._handle(item)
+                    self._handle(msg)
                     if self._write_failed:  # a segment closed short: the disk refused the data
                         raise DiskFullError(self._write_failed)
                 except Exception as e:
@@ -234,22 +270,22 @@ class CameraRecorder:
         finally:
             self._close_segment()
 
-    def _handle(self, item) -> None:
-        kind = item[0]
-        if kind == "pkt":
-            self._on_pkt(item[1])
-        elif kind == "open":
-            self._close_segment()
-            self._ring.clear()
-            self._template_container, self._templates = item[1], item[2]
-            self._restamping, self._src_last_v, self._mono0, self._restamp_last = False, None, None, {}
-        elif kind in ("close", "resync"):
-            self._close_segment()
-            self._ring.clear()
-        elif kind == "motion":
-            self._motion_active = item[1]
-            if not item[1]:
-                self._record_until = item[2] + self.post_roll_s
+    def _handle(self, msg: _RecorderMsg) -> None:
+        match msg:
+            case _Pkt():
+                self._on_pkt(msg)
+            case StreamOpened(container, templates):
+                self._close_segment()
+                self._ring.clear()
+                self._template_container, self._templates = container, templates
+                self._restamping, self._src_last_v, self._mono0, self._restamp_last = False, None, None, {}
+            case StreamClosed() | Resync():
+                self._close_segment()
+                self._ring.clear()
+            case MotionChanged(active, mono):
+                self._motion_active = active
+                if not active:
+                    self._record_until = mono + self.post_roll_s
 
     def _want(self, p: _Pkt) -> bool:
         if self.mode == "continuous":
