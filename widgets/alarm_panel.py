@@ -1,8 +1,11 @@
 """The alarm panel: open alerts by severity, acknowledge / resolve, blinking tile borders, sound, tray.
 
-Threading: the engine calls subscribers on its own thread; :class:`AlertBridge` re-emits each event as a
-Qt signal, delivered on the GUI thread (queued connection). Operator actions call the engine directly
-(it takes its lock for microseconds; persistence is an enqueue). Nothing here touches the database.
+Threading: the engine calls subscribers on its own thread (or the operator's, for acknowledge/resolve);
+the panel's subscriber only hands each event to the GUI thread through the panel's
+:class:`~widgets.tasks.TaskRunner` (``call_on_gui``: always queued, dropped once the panel is shut down
+or deleted, so an engine that outlives the window never emits into a deleted object). Operator actions
+call the engine directly (it takes its lock for microseconds; persistence is an enqueue). Nothing here
+touches the database.
 
 Sound: PySide6-Essentials has no QtMultimedia, so the alarm plays ``resources/sounds/alarm.wav`` through
 the first of ``paplay``/``pw-play``/``aplay`` found (a detached process, never waited on), else
@@ -18,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.alerts import Alert, AlertError, AlertEvent, Severity
 from app.paths import resource
+from widgets.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +54,6 @@ def operator_name() -> str:
         return getpass.getuser()
     except Exception:
         return "operator"
-
-
-class AlertBridge(QObject):
-    """Engine thread -> GUI thread."""
-
-    alert_event = Signal(object)
-
-    def __init__(self, engine, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        engine.subscribe(self.alert_event.emit)
 
 
 class AlarmSound:
@@ -109,8 +103,9 @@ class AlarmPanel(QWidget):
         self.tray = tray
         self.who = who or operator_name()
         self.blink_on = False
-        self.bridge = AlertBridge(engine, self)
-        self.bridge.alert_event.connect(self._on_event)
+        self._tasks = TaskRunner(parent=self, name="ui:alarms")  # hands engine events over; starts no thread
+        tasks, on_event = self._tasks, self._on_event
+        engine.subscribe(lambda event: tasks.call_on_gui(on_event, event))
 
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Severity", "Camera", "Alert", "Since", "Status"])
@@ -253,6 +248,7 @@ class AlarmPanel(QWidget):
         menu.addAction(f"Resolve {len(mine)} alert(s)", lambda: self.resolve_selected([a.id for a in mine], ""))
 
     def shutdown(self) -> None:
+        self._tasks.shutdown()  # no more events: a late "fired" must not start the sound again
         self.blink_timer.stop()
         self.sound.stop()
         for t in self.tiles():

@@ -1,8 +1,11 @@
 """Camera management: add / edit / remove / enable cameras, with a connection test before saving.
 
-The connection test opens the URL on a background thread (one connection, one decoded frame) and hands
-the result back to the GUI thread through a queued signal: the dialog never blocks. Lists show URLs
-through ``mask_url``; errors are shown in words next to the field that caused them.
+The connection test opens the URL on a worker of the dialog's :class:`~widgets.tasks.TaskRunner` (one
+connection, one decoded frame) and the runner hands the result to the GUI thread: the dialog never
+blocks. Two workers, daemon threads: a second test (Save after the URL changed) need not queue behind a
+first one that waits for its timeout, and quitting never waits on a camera that does not answer. Each
+test has a number; only the newest one's answer is shown (an older one may come back later). Lists
+show URLs through ``mask_url``; errors are shown in words next to the field that caused them.
 
 Save runs the connection test first when it has not been run for the URL and transport being saved
 (still in the background: the Save button waits, the window does not). A failed test asks "Save
@@ -11,12 +14,11 @@ anyway?" with the reason in words; a camera saved as disabled is not tested (it 
 
 from __future__ import annotations
 
-import threading
 import time
 
 import av
 from pydantic import ValidationError
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,6 +40,7 @@ from app.config import AppConfig, CameraConfig, ConfigError, parse_config
 from app.pipeline.pipeline import _codec_label
 from app.pipeline.source import SourceError, build_spec, open_source
 from app.secrets import mask_url, scrub, url_password
+from widgets.tasks import TaskRunner
 
 
 def validation_words(err: ValidationError) -> str:
@@ -83,28 +86,6 @@ def test_connection(url: str, transport: str = "tcp", timeout_s: float = 8.0) ->
         return False, scrub(f"connected, but decoding failed: {e}", secrets)
     finally:
         container.close()
-
-
-class _TestRunner(QObject):
-    finished = Signal(int, bool, str)  # (request id, ok, words) delivered on the GUI thread
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._next = 0
-
-    def start(self, url: str, transport: str) -> int:
-        self._next += 1
-        rid = self._next
-
-        def work() -> None:
-            ok, words = test_connection(url, transport)
-            try:
-                self.finished.emit(rid, ok, words)
-            except RuntimeError:  # the dialog was closed and deleted while the test ran
-                pass
-
-        threading.Thread(target=work, name="camera-dialog:test", daemon=True).start()
-        return rid
 
 
 class CameraEditDialog(QDialog):
@@ -158,8 +139,8 @@ class CameraEditDialog(QDialog):
         lay.addLayout(test_row)
         lay.addWidget(self.error)
         lay.addWidget(buttons)
-        self._runner = _TestRunner(self)
-        self._runner.finished.connect(self._on_test_finished, Qt.ConnectionType.QueuedConnection)
+        self._tasks = TaskRunner(parent=self, name="ui:camera-test", max_workers=2, daemon=True)
+        self._tests_started = 0
         self._test_id = 0
         self.test_ok: bool | None = None
         self.test_words = ""
@@ -213,8 +194,16 @@ class CameraEditDialog(QDialog):
         self.test_result.setObjectName("")
         self.test_result.setStyleSheet("")
         self.test_result.setText(f"testing {mask_url(url)} …")
-        self._test_key = (url, self.transport.currentText())
-        self._test_id = self._runner.start(*self._test_key)
+        self._test_key = key = (url, self.transport.currentText())
+        self._tests_started += 1
+        self._test_id = rid = self._tests_started
+        secrets = (url_password(url) or "",)
+        self._tasks.run(
+            lambda: test_connection(*key),
+            lambda result: self._on_test_finished(rid, *result),
+            # test_connection answers in words; should it raise anyway, Save must not wait forever
+            lambda e: self._on_test_finished(rid, False, scrub(f"the test failed: {type(e).__name__}: {e}", secrets)),
+        )
 
     def _on_test_finished(self, rid: int, ok: bool, words: str) -> None:
         if rid != self._test_id:
@@ -290,7 +279,7 @@ class CameraEditDialog(QDialog):
         """Cancel also cancels a save waiting for its connection test: the late result must not save."""
         if self._save_pending:
             self._save_pending = False
-            self._test_id = -1  # no runner id: the running test's late result is ignored
+            self._test_id = -1  # no test has this number: the running test's late result is ignored
             self.save_button.setEnabled(True)
             self.test_button.setEnabled(True)
             self.test_result.setText("")

@@ -6,12 +6,16 @@ or the wall's paint timer itself falls behind (then the busiest full-rate tile i
 update, until the timer keeps up). A degraded tile is held for ``hold_s``; then, while the wall keeps
 up, tiles are restored one per update. A tile that falls behind again soon after its restore is held
 twice as long (capped), so the wall does not flap.
+
+Four inputs decide whether a tile decodes keyframes only, and :func:`keyframes_only_plan` is the one
+place that weighs them: the operator's switch, then focus, then the two automatic reasons (over the
+decode budget, falling behind). ``FrameService`` applies the plan's difference to the pipelines.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 # Full-rate decode + scale + paint that one core sustains next to the GUI (bench/wall.py, bench/gil.py:
@@ -41,6 +45,28 @@ def over_budget(tiles: Iterable[tuple[str, float]], budget_fps: float) -> set[st
         else:
             out.add(cid)
     return out
+
+
+def keyframes_only_plan(
+    cameras: Iterable[str],
+    *,
+    forced: Set[str],
+    focused: Set[str],
+    over_budget: Set[str],
+    falling_behind: Set[str],
+) -> dict[str, bool]:
+    """camera id -> decode keyframes only? For *cameras* and every camera named in an input.
+
+    * *forced*: the operator's "Keyframes only" switch. Always wins, also over focus.
+    * *focused*: a focused camera always decodes every frame (unless forced): the operator looks at it.
+    * *over_budget*: past the wall's decode budget (:func:`over_budget`).
+    * *falling_behind*: degraded by the :class:`DegradationPolicy` (its ``degraded`` set).
+
+    Every other camera decodes at full rate (False).
+    """
+    every = set(cameras) | forced | focused | over_budget | falling_behind
+    return {cid: cid in forced or (cid not in focused and (cid in over_budget or cid in falling_behind))
+            for cid in every}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,18 @@ edited in the dialog gets a new pipeline) and runs the degradation policy.
 Output sizes: every view *demands* a size per (camera, variant); the pipeline is told the largest
 demand (two windows showing one camera share one scaled stream; 0x0 when no view shows it, so hidden
 tiles and pages stop converting frames).
+
+Keyframes only: one owner. Four inputs say a tile should decode keyframes only: the operator's switch
+(``set_forced_keyframes``), focus (``exempt``: a focused camera keeps full rate), the decode budget and
+the falling-behind policy (both refreshed on the health tick). Each input only updates its own set;
+:meth:`FrameService._apply_keyframes_only` weighs them all in :func:`widgets.degrade.keyframes_only_plan`
+and tells a pipeline only when its answer changed (or the camera's pipeline was replaced: a new one
+starts at full rate). The tick leaves forced and focused cameras out of the automatic reasons, so
+forcing or focusing a camera also drops an automatic reason it had, at once, instead of acting on that
+stale reason until the next tick (when the switch or the focus is gone again before it).
+
+State changes come from pipeline threads (``Supervisor.subscribe``) and reach the GUI thread through
+the service's :class:`~widgets.tasks.TaskRunner` (``call_on_gui``), dropped once the service is gone.
 """
 
 from __future__ import annotations
@@ -23,7 +35,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from app.pipeline.pipeline import CameraPipeline
 from app.pipeline.state import HealthSnapshot
 from app.pipeline.supervisor import Supervisor
-from widgets.degrade import DegradationPolicy, TileLoad, default_budget_fps, over_budget
+from widgets.degrade import DegradationPolicy, TileLoad, default_budget_fps, keyframes_only_plan, over_budget
+from widgets.tasks import TaskRunner
 from widgets.tile import TileWidget
 
 log = logging.getLogger(__name__)
@@ -34,7 +47,6 @@ Key = tuple[str, str]  # (camera id, "tile" | "main")
 
 class FrameService(QObject):
     health_updated = Signal()  # after each health tick (status bar, overlays)
-    _state_changed = Signal(str)  # from pipeline threads -> GUI thread (queued): refresh health now
 
     def __init__(self, supervisor: Supervisor, paint_fps: float = 30.0, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -44,12 +56,14 @@ class FrameService(QObject):
         self._applied: dict[Key, tuple[CameraPipeline | None, tuple[int, int]]] = {}
         self._pipes: dict[Key, CameraPipeline] = {}
         self.snapshots: dict[str, HealthSnapshot] = {}
-        self.policy = DegradationPolicy()
+        # the inputs of the keyframes-only plan (see the module docstring), and what was applied
+        self.policy = DegradationPolicy()  # its degraded set: tiles that fall behind
         self.degradation_enabled = True
-        self._forced_kf: set[str] = set()
-        self._exempt: dict[str, int] = {}  # focused cameras: never degraded automatically
+        self._forced_kf: set[str] = set()  # the operator's switch
+        self._exempt: dict[str, int] = {}  # focused cameras (a count: two views may focus one): full rate
         self.budget_fps = default_budget_fps()  # full-rate frames/s the wall decodes (see degrade.py)
-        self._budget_kf: set[str] = set()
+        self._budget_kf: set[str] = set()  # over the decode budget at the last health tick
+        self._kf_applied: dict[str, CameraPipeline] = {}  # camera -> its pipeline, told keyframes only
         # measurements
         self._tick_times: deque[float] = deque(maxlen=64)
         self._painted: deque[tuple[float, int]] = deque()
@@ -62,8 +76,9 @@ class FrameService(QObject):
         self.health_timer = QTimer(self)
         self.health_timer.setInterval(500)
         self.health_timer.timeout.connect(self.health_tick)
-        self._state_changed.connect(self._on_state_changed, Qt.ConnectionType.QueuedConnection)
-        supervisor.subscribe(lambda change: self._state_changed.emit(change.camera_id))
+        self._tasks = TaskRunner(parent=self, name="ui:frames")  # pipeline threads -> GUI thread; no threads
+        tasks, on_state_changed = self._tasks, self._on_state_changed
+        supervisor.subscribe(lambda change: tasks.call_on_gui(on_state_changed, change.camera_id))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -184,18 +199,56 @@ class FrameService(QObject):
     def visible_cameras(self) -> set[str]:
         return {cid for (cid, variant), d in self._demand.items() if d and variant == "tile"}
 
+    # ------------------------------------------------------------------ keyframes only
     def exempt(self, camera_id: str, on: bool) -> None:
         """A focused camera always decodes every frame (unless the operator forced keyframes-only)."""
         n = self._exempt.get(camera_id, 0) + (1 if on else -1)
         if n > 0:
             self._exempt[camera_id] = n
-            if camera_id in self.policy.degraded:
-                self.policy.forget(camera_id)
-            p = self.supervisor.pipeline(camera_id)
-            if p is not None and camera_id not in self._forced_kf:
-                p.set_keyframes_only(False)
+            self._drop_automatic_reasons(camera_id)
         else:
             self._exempt.pop(camera_id, None)
+        self._apply_keyframes_only()
+
+    def set_forced_keyframes(self, camera_id: str, on: bool) -> None:
+        """Operator's manual keyframes-only switch (context menu); the policy leaves it alone."""
+        if on:
+            self._forced_kf.add(camera_id)
+        else:
+            self._forced_kf.discard(camera_id)
+        self._drop_automatic_reasons(camera_id)
+        self._apply_keyframes_only()
+
+    def forced_keyframes(self, camera_id: str) -> bool:
+        """The operator switched this camera to keyframes only."""
+        return camera_id in self._forced_kf
+
+    def _drop_automatic_reasons(self, camera_id: str) -> None:
+        """Budget and policy leave forced and focused cameras out; drop a reason from before the switch."""
+        self._budget_kf.discard(camera_id)
+        if camera_id in self.policy.degraded:
+            self.policy.forget(camera_id)
+
+    def _apply_keyframes_only(self) -> None:
+        """The one place that switches pipelines between full rate and keyframes only.
+
+        The plan covers every camera told keyframes-only before and every camera an input names; a
+        pipeline is told only when its answer differs from what it was told (a replaced pipeline was
+        told nothing: it starts at full rate).
+        """
+        plan = keyframes_only_plan(self._kf_applied, forced=self._forced_kf, focused=set(self._exempt),
+                                   over_budget=self._budget_kf, falling_behind=self.policy.degraded)  # fmt: skip
+        for cid, keyframes_only in plan.items():
+            p = self.supervisor.pipeline(cid)
+            if p is None:  # removed or disabled: nothing to tell
+                self._kf_applied.pop(cid, None)
+                continue
+            if keyframes_only != (self._kf_applied.get(cid) is p):
+                p.set_keyframes_only(keyframes_only)
+            if keyframes_only:
+                self._kf_applied[cid] = p
+            else:
+                self._kf_applied.pop(cid, None)
 
     def _priority_order(self) -> list[str]:
         """Visible cameras, most important first: focused, selected, then each view's tile order."""
@@ -210,27 +263,20 @@ class FrameService(QObject):
         visible = self.visible_cameras()
         return [c for c in dict.fromkeys(first + rest) if c in visible]
 
-    def _apply_budget(self) -> set[str]:
+    def _update_budget(self) -> None:
+        """Which tiles are past the decode budget now (forced tiles cost nothing, focused ones always fit)."""
         order = [c for c in self._priority_order() if c not in self._forced_kf]
         rates = {cid: s.fps_received for cid, s in self.snapshots.items()}
         new = over_budget(((c, rates.get(c, 0.0)) for c in order), self.budget_fps) - set(self._exempt)
-        for cid in new - self._budget_kf:
-            p = self.supervisor.pipeline(cid)
-            if p is not None:
-                p.set_keyframes_only(True)
-        for cid in self._budget_kf - new:
-            p = self.supervisor.pipeline(cid)
-            if p is not None and cid not in self._forced_kf and cid not in self.policy.degraded:
-                p.set_keyframes_only(False)
         if new != self._budget_kf:
             log.info("wall: %d tiles over the decode budget (%.0f frames/s) show keyframes only",
                      len(new), self.budget_fps)  # fmt: skip
         self._budget_kf = new
-        return new
 
     def _degrade(self) -> None:
-        budget_kf = self._apply_budget()
-        visible = self.visible_cameras() - budget_kf
+        """Health tick: refresh the two automatic reasons (budget, falling behind), then apply the plan."""
+        self._update_budget()
+        visible = self.visible_cameras() - self._budget_kf
         now = time.time()
         loads = {
             cid: TileLoad(s.fps_received, s.fps_decoded, s.keyframes_only)
@@ -244,22 +290,12 @@ class FrameService(QObject):
         }
         degrade, restore = self.policy.update(time.monotonic(), loads, self.wall_behind())
         for cid in degrade:
-            p = self.supervisor.pipeline(cid)
-            if p is not None:
+            if self.supervisor.pipeline(cid) is not None:
                 log.info("wall: %s falls behind, decoding keyframes only", cid)
-                p.set_keyframes_only(True)
         for cid in restore:
-            p = self.supervisor.pipeline(cid)
-            if p is not None and cid not in self._forced_kf and cid not in self._budget_kf:
+            if cid not in self._forced_kf and cid not in self._budget_kf and self.supervisor.pipeline(cid) is not None:
                 log.info("wall: %s back to full frame rate", cid)
-                p.set_keyframes_only(False)
-
-    def set_forced_keyframes(self, camera_id: str, on: bool) -> None:
-        """Operator's manual keyframes-only switch (context menu); the policy leaves it alone."""
-        (self._forced_kf.add if on else self._forced_kf.discard)(camera_id)
-        p = self.supervisor.pipeline(camera_id)
-        if p is not None:
-            p.set_keyframes_only(on)
+        self._apply_keyframes_only()
 
     def on_each_health(self, fn: Callable[[], None]) -> None:
         self.health_updated.connect(fn)

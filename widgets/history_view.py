@@ -1,9 +1,10 @@
 """History view: per-camera charts (fps, bitrate, latency), state timeline bands, events, availability, and a
 wall-level summary (cameras down longest). Also the "Export history…" action.
 
-All data comes from one background query (``Store.query(repository.history_bundle, ...)``); the result
-(a frozen ``HistoryBundle``) is handed to the GUI thread through a signal. Repeated requests are merged:
-only the newest request's answer is drawn (the ``mandelbrot`` example's habit).
+All data comes from one background query (``Store.query(repository.history_bundle, ...)``) on a store
+reader thread; the view's :class:`~widgets.tasks.TaskRunner` hands the result (a frozen
+``HistoryBundle``) to the GUI thread, and drops it if the view was closed meanwhile. Repeated requests
+are merged: only the newest request's answer is drawn (the ``mandelbrot`` example's habit).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QDateTime, QObject, Qt, Signal
+from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.store import repository
 from app.store.export import export_history
 from widgets.arrangement import is_status_id
+from widgets.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,6 @@ STATE_COLORS = {"LIVE": "#2e7d32", "CONNECTING": "#f9a825", "STALLED": "#ef6c00"
                 "ERROR": "#6a1b9a", "IDLE": "#455a64"}  # fmt: skip
 
 
-class _Results(QObject):
-    bundle = Signal(int, object)
-    summary = Signal(int, object)
-    failed = Signal(str)
-
-
 class HistoryView(QWidget):
     def __init__(self, store, cameras: list[tuple[str, str]], clock=time.time, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,10 +63,7 @@ class HistoryView(QWidget):
         self._request = 0
         self.bundle = None
         self.summary_rows: tuple = ()
-        self._results = _Results(self)
-        self._results.bundle.connect(self._show_bundle)
-        self._results.summary.connect(self._show_summary)
-        self._results.failed.connect(lambda msg: self.status.setText(msg))
+        self._tasks = TaskRunner(parent=self, name="ui:history")  # hands the store's answers over; no threads
 
         self.camera = QComboBox(self)
         for cid, name in cameras:
@@ -130,21 +123,15 @@ class HistoryView(QWidget):
         cid = self.camera.currentData()
         self.status.setText("loading…")
 
-        def deliver(kind):
-            def cb(fut):
-                try:
-                    res = fut.result()
-                except Exception as e:  # shown in words, the view keeps working
-                    self._results.failed.emit(f"history could not be read: {e}")
-                    return
-                getattr(self._results, kind).emit(req, res)
-
-            return cb
+        def failed(e: BaseException) -> None:  # shown in words, the view keeps working
+            self.status.setText(f"history could not be read: {e}")
 
         try:
             if cid:
-                self.store.query(repository.history_bundle, cid, start, end, end, callback=deliver("bundle"))
-            self.store.query(repository.downtime_summary, start, end, None, end, callback=deliver("summary"))
+                bundle = self.store.query(repository.history_bundle, cid, start, end, end)
+                self._tasks.when_done(bundle, lambda b: self._show_bundle(req, b), failed)
+            summary = self.store.query(repository.downtime_summary, start, end, None, end)
+            self._tasks.when_done(summary, lambda rows: self._show_summary(req, rows), failed)
         except Exception as e:
             self.status.setText(f"history is not available: {e}")
 
@@ -197,20 +184,22 @@ FORMATS = {"JSON": ".json", "CSV": ".csv"}
 class ExportDialog(QDialog):
     """Export history: the operator picks the range (a preset or from/to), the cameras and the file.
 
-    The export runs on a store reader thread; the answer comes back through a queued signal and is
-    shown in the dialog (and sent to the window's status bar). Bad choices are refused in words.
+    The export runs on a store reader thread; *tasks* (a :class:`~widgets.tasks.TaskRunner`) hands the
+    outcome to the GUI thread twice: to the dialog, dropped if it was closed and deleted meanwhile, and to
+    the log and *status* (the window's status bar signal), which hear it either way. Pass the window's
+    runner as *tasks* for that (``export_dialog`` does); without one the dialog makes its own, and then
+    nobody is told once the dialog is gone. Bad choices are refused in words.
     """
 
-    _done = Signal(str, bool)  # (words, ok) from the reader thread
-
     def __init__(self, store, cameras: list[tuple[str, str]], clock=time.time, parent: QWidget | None = None,
-                 default_path: str | None = None, status=None) -> None:  # fmt: skip
+                 default_path: str | None = None, status=None, tasks: TaskRunner | None = None) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle("Export history")
         self.setMinimumWidth(520)
         self.store = store
         self.clock = clock
         self._status = status
+        self._tasks = tasks if tasks is not None else TaskRunner(parent=self, name="ui:export")
         self.exporting = False
         self.last_result = None
         self.range = QComboBox(self)
@@ -267,7 +256,6 @@ class ExportDialog(QDialog):
         lay.addWidget(self.buttons)
         self.range.currentTextChanged.connect(self._range_changed)
         self._range_changed(self.range.currentText())
-        self._done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
     # ------------------------------------------------------------------ choices
     def check_all(self, on: bool) -> None:
@@ -337,54 +325,56 @@ class ExportDialog(QDialog):
         camera_ids = None if len(ids) == self.cameras.count() else ids
         fmt = FORMATS[self.format.currentText()].lstrip(".")
         path = str(Path(self.path.text().strip()).expanduser())
-
-        def done(fut):
-            try:
-                res = fut.result()
-            except Exception as e:
-                self._emit(f"export failed: {e}", False)
-                return
-            self.last_result = res
-            self._emit(f"exported {res.events} events, {res.samples} samples, {res.alerts} alerts "
-                       f"to {', '.join(res.files)}", True)  # fmt: skip
-
         try:
-            self.store.query(export_history, path, start, end, camera_ids, fmt, now=min(end, self.clock()),
-                             callback=done)  # fmt: skip
+            export = self.store.query(export_history, path, start, end, camera_ids, fmt, now=min(end, self.clock()))
         except Exception as e:  # the store is not available: say so, lose nothing
             self._show(f"export failed: {e}", ok=False)
             return False
         self.exporting = True
         self.export_button.setEnabled(False)
         self._show(f"exporting {len(ids)} camera(s) to {path} …", ok=True)
+        # first the dialog (its own callbacks: dropped once it is deleted), then the log and the status bar
+        self._tasks.when_done(export, self._on_exported, self._on_export_failed, owner=self)
+        status = self._status  # not self: the report must not need the dialog
+
+        def report(words: str) -> None:
+            log.info("%s", words)
+            if status is not None:
+                status.emit(words)
+
+        self._tasks.when_done(export, lambda res: report(exported_words(res)), lambda e: report(f"export failed: {e}"),
+                              what="the history export")  # fmt: skip
         return True
 
-    def _emit(self, words: str, ok: bool) -> None:
-        try:
-            self._done.emit(words, ok)
-        except RuntimeError:  # the dialog was closed and deleted meanwhile: the status bar still hears it
-            log.info("%s", words)
-            if self._status is not None:
-                self._status.emit(words)
+    def _on_exported(self, res) -> None:
+        self.last_result = res
+        self._finished(exported_words(res), ok=True)
 
-    def _on_done(self, words: str, ok: bool) -> None:
+    def _on_export_failed(self, e: BaseException) -> None:
+        self._finished(f"export failed: {e}", ok=False)
+
+    def _finished(self, words: str, ok: bool) -> None:
         self.exporting = False
         self.export_button.setEnabled(True)
         self._show(words, ok)
-        log.info("%s", words)
-        if self._status is not None:
-            self._status.emit(words)
 
     def _show(self, words: str, ok: bool) -> None:
         self.result_label.setStyleSheet("color: #4ade80;" if ok else "color: #ff6b6b;")
         self.result_label.setText(words)
 
 
+def exported_words(res) -> str:
+    """The sentence for a finished export (an ``ExportResult``)."""
+    return f"exported {res.events} events, {res.samples} samples, {res.alerts} alerts to {', '.join(res.files)}"
+
+
 def export_dialog(
     parent: QWidget, store, cameras: list[tuple[str, str]] | None = None, clock=time.time
 ) -> ExportDialog:
-    """Open the export dialog (non-modal: the wall keeps running); returns it."""
-    dlg = ExportDialog(store, cameras or [], clock=clock, parent=parent, status=getattr(parent, "status_message", None))
+    """Open the export dialog (non-modal: the wall keeps running); returns it. The outcome reaches
+    *parent*'s status bar through *parent*'s task runner, also after the dialog was closed."""
+    dlg = ExportDialog(store, cameras or [], clock=clock, parent=parent, status=getattr(parent, "status_message", None),
+                       tasks=getattr(parent, "tasks", None))  # fmt: skip
     dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dlg.show()
     return dlg

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 
 import psutil
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -25,6 +24,7 @@ from app.runtime import Runtime
 from widgets.arrangement import LAYOUT_KEYS, WallArrangement
 from widgets.frame_service import FrameService
 from widgets.status_tiles import status_snapshots
+from widgets.tasks import TaskRunner
 from widgets.wall import WallView
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,13 @@ def store_health_sentence(store) -> str:
 
 
 class MainWindow(QMainWindow):
-    status_message = Signal(str)  # thread-safe: background work reports here
+    status_message = Signal(str)  # GUI thread: words for the status bar (background outcomes arrive via tasks)
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
+        # the window's hand-over to the GUI thread (config saves, exports from dialogs that may close first)
+        self.tasks = TaskRunner(parent=self, name="ui:window")
         self.setWindowTitle("Vigil — video wall" + (" (demo)" if runtime.demo else ""))
         self.resize(1600, 900)
         cfg = runtime.config
@@ -331,20 +333,18 @@ class MainWindow(QMainWindow):
             log.error("configuration refused: %s", e)
             self.status_message.emit(f"Configuration not applied: {e}")
             return False
-        if applied.saved is not None:
-            applied.saved.add_done_callback(self._on_config_saved)
+        if applied.saved is not None:  # the saver thread writes the file; a failure is said on the GUI thread
+            self.tasks.when_done(applied.saved, None, self._on_config_save_failed, what="saving the configuration")
         if applied.restart_needed:
             self.status_message.emit(applied.restart_sentence())
         self.wall.refresh()
         self.frames.health_tick()
         return True
 
-    def _on_config_saved(self, saved: Future) -> None:
-        """Saver thread: a failed save is said in the status bar (the signal hops to the GUI thread)."""
-        e = saved.exception()
-        if e is not None:
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            self.status_message.emit(f"Cannot save the configuration to {self.runtime.paths.config_file}: {why}")
+    def _on_config_save_failed(self, e: BaseException) -> None:
+        """A failed background save, said in the status bar."""
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        self.status_message.emit(f"Cannot save the configuration to {self.runtime.paths.config_file}: {why}")
 
     # ------------------------------------------------------------------ status bar
     def _build_status_bar(self) -> None:
@@ -425,6 +425,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop timers, close page windows, finish pending config writes. Idempotent."""
+        self.tasks.shutdown()  # never waits: outcomes still on their way are dropped
         self.frames.stop()
         self.tour_timer.stop()
         self._cpu_timer.stop()

@@ -4,13 +4,17 @@ event, snapshot (PNG) and clip export (MP4 by stream copy).
 Backends: :class:`VlcBackend` (libvlc plays files well; embedded in the widget's native window, so
 only on a real window system) and the PyAV fallback (``app.recording.playback.PyAvPlayback`` on a
 worker thread; the widget pulls its latest frame on a timer, never one signal per frame).
+
+File work (lock / unlock a segment, snapshot, clip export) runs on the widget's
+:class:`~widgets.tasks.TaskRunner`: one worker, so the operator's requests happen in the order given,
+and outcomes come back on the GUI thread. Closing the player never waits for it: an export in flight
+finishes its file, and its outcome is dropped with the closed window.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.recording.playback import PyAvPlayback, Timeline, export_clip, save_snapshot
 from app.recording.segments import lock_segment
+from widgets.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +294,9 @@ class PlayerWidget(QWidget):
     """``PlayerWidget(timeline, backend="auto"|"pyav"|"vlc", index=...)``; call ``close_player()`` before
     deleting. *index* (the recorder's SegmentIndex) receives lock/unlock mirrors (the store's flag)."""
 
-    lock_finished = Signal(str, bool, str)  # segment path, locked, error ("" = done); from the lock worker
-    file_written = Signal(str, str, str)  # what ("clip"/"snapshot"), path, error ("" = done); from the worker
+    # outcomes of the file work, on the GUI thread after the widget showed them (for listeners and tests)
+    lock_finished = Signal(str, bool, str)  # segment path, locked now, error ("" = done)
+    file_written = Signal(str, str, str)  # what ("clip"/"snapshot"), path, error ("" = done)
 
     def __init__(self, timeline: Timeline, backend: str = "auto", export_dir: Path | None = None,
                  parent: QWidget | None = None, index=None) -> None:  # fmt: skip
@@ -331,10 +337,8 @@ class PlayerWidget(QWidget):
         lay.addWidget(self.notice)
         # recordings may sit on a NAS: lock/unlock, snapshots and clip exports run on one worker, never on
         # the GUI thread (a clip export reads and writes up to minutes of video)
-        self._lock_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="player-io")
+        self._tasks = TaskRunner(parent=self, name="ui:player", max_workers=1)
         self.bar.lock_requested.connect(self.set_segment_locked)
-        self.lock_finished.connect(self._on_lock_finished)
-        self.file_written.connect(self._on_file_written)
         self.backend_name = self._pick_backend(backend)
         self.pyav: PyAvPlayback | None = None
         self.vlc: VlcBackend | None = None
@@ -406,16 +410,12 @@ class PlayerWidget(QWidget):
     def set_segment_locked(self, i: int, locked: bool) -> None:
         """Lock (retention never deletes it) or unlock segment *i*: marker file, then the index mirror."""
         path = self.timeline.segments[i].path
-
-        def work() -> None:
-            try:
-                lock_segment(path, locked, self.index)
-            except OSError as e:
-                self.lock_finished.emit(path, not locked, str(e))
-                return
-            self.lock_finished.emit(path, locked, "")
-
-        self._lock_pool.submit(work)
+        index = self.index
+        self._tasks.run(
+            lambda: lock_segment(path, locked, index),
+            lambda _done: self._on_lock_finished(path, locked, ""),
+            lambda e: self._on_lock_finished(path, not locked, str(e)),  # it stays as it was; say why
+        )
 
     def _on_lock_finished(self, path: str, locked: bool, error: str) -> None:
         segs = tuple(replace(s, locked=locked) if s.path == path else s for s in self.timeline.segments)
@@ -426,6 +426,7 @@ class PlayerWidget(QWidget):
             self.notice.setText(f"Could not {'unlock' if locked else 'lock'} {name}: {error}")
         else:
             self.notice.setText(f"{name} {'locked: retention keeps it' if locked else 'unlocked'}")
+        self.lock_finished.emit(path, locked, error)
 
     def snapshot(self, png: Path, at: float | None = None) -> Path:
         loc = self.timeline.locate(self.position or 0.0 if at is None else at)
@@ -478,19 +479,23 @@ class PlayerWidget(QWidget):
         def work() -> None:
             try:
                 job()
-            except Exception as e:  # whatever it is, the operator is told (a lost Future would say nothing)
+            except Exception:  # logged here, so also when the window was closed meanwhile
                 log.warning("player: writing the %s to %s failed", what, path, exc_info=True)
-                self.file_written.emit(what, str(path), str(e) or type(e).__name__)
-                return
-            self.file_written.emit(what, str(path), "")
+                raise
 
-        self._lock_pool.submit(work)
+        # whatever the failure, the operator is told (on_error), never a silently lost Future
+        self._tasks.run(
+            work,
+            lambda _done: self._on_file_written(what, str(path), ""),
+            lambda e: self._on_file_written(what, str(path), str(e) or type(e).__name__),
+        )
 
     def _on_file_written(self, what: str, path: str, error: str) -> None:
         if error:
             self.notice.setText(f"Could not write the {what}: {error}")
         else:
             self.notice.setText(f"{what.capitalize()} saved: {path}")
+        self.file_written.emit(what, path, error)
 
     def _ask_snapshot(self) -> None:
         name = f"{self.timeline.camera_id}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.position or 0))}.png"
@@ -533,9 +538,9 @@ class PlayerWidget(QWidget):
 
     def close_player(self) -> None:
         self._timer.stop()
-        # never wait on the GUI thread: a clip export in flight may take minutes (the worker finishes it; the
-        # widget outlives close, so its signal is still safe to emit)
-        self._lock_pool.shutdown(wait=False)
+        # never wait on the GUI thread: a clip export in flight may take minutes (the worker finishes the file;
+        # its outcome is dropped, the window is closed)
+        self._tasks.shutdown(wait=False)
         if self.pyav is not None:
             self.pyav.stop()
         if self.vlc is not None:

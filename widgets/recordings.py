@@ -2,26 +2,25 @@
 
 ``install_recordings_ui(window, runtime)`` adds the dock and a "Recordings…" menu action. Disk and
 status figures are read from the services' snapshots on a 2 s timer (never a scan on the GUI thread).
+Opening a camera's recordings lists its folder on the panel's :class:`~widgets.tasks.TaskRunner`
+worker (a NAS may take seconds); the player opens on the GUI thread when the list is back.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from app.recording.playback import Timeline
 from widgets.player import PlayerWidget
+from widgets.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
 
 class RecordingsPanel(QWidget):
-    timeline_ready = Signal(object)
-    load_failed = Signal(str)  # words, from the file-scan worker
-
     def __init__(self, runtime, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runtime = runtime
@@ -40,10 +39,8 @@ class RecordingsPanel(QWidget):
         self._listed: list[tuple[str, str]] = []
         self._fill_cameras()
         self.players: list[PlayerWidget] = []
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings-ui")
+        self._tasks = TaskRunner(parent=self, name="ui:recordings")
         self.open_btn.clicked.connect(self.open_selected)
-        self.timeline_ready.connect(self._show_player)
-        self.load_failed.connect(self.errors.setText)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh)
         self._timer.start(2000)
@@ -88,14 +85,11 @@ class RecordingsPanel(QWidget):
         def load():  # file scan off the GUI thread
             return Timeline(cid, tuple(index.segments(cid)), tuple(index.motion_events(cid)))
 
-        def done(f) -> None:
-            if f.exception() is not None:  # say it: a silent click is worse than an error
-                log.warning("listing the recordings of %s failed", cid, exc_info=f.exception())
-                self.load_failed.emit(f"{cid}: cannot list its recordings: {f.exception()}")
-            else:
-                self.timeline_ready.emit(f.result())
+        def failed(e: BaseException) -> None:  # say it: a silent click is worse than an error
+            log.warning("listing the recordings of %s failed", cid, exc_info=e)
+            self.errors.setText(f"{cid}: cannot list its recordings: {e}")
 
-        self._pool.submit(load).add_done_callback(done)
+        self._tasks.run(load, self._show_player, failed)
 
     def _show_player(self, tl: Timeline) -> None:
         p = PlayerWidget(tl, export_dir=self.recorder.root.parent, index=self.recorder.index)
@@ -109,7 +103,7 @@ class RecordingsPanel(QWidget):
         self._timer.stop()
         for p in self.players:
             p.close_player()
-        self._pool.shutdown(wait=False)
+        self._tasks.shutdown(wait=False)  # a folder scan in flight finishes; its player does not open
 
 
 def install_recordings_ui(window, runtime) -> RecordingsPanel | None:

@@ -363,7 +363,7 @@ class WallView(QWidget):
         else:
             menu.addAction("Focus (Enter)", lambda: self.focus_camera(camera_id))
         if not is_status_id(camera_id):  # status tiles decode nothing
-            kf = camera_id in self.frames._forced_kf
+            kf = self.frames.forced_keyframes(camera_id)
             act = menu.addAction("Keyframes only (save CPU)")
             act.setCheckable(True)
             act.setChecked(kf)

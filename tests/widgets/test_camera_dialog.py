@@ -125,7 +125,7 @@ def test_cancel_while_the_save_test_runs_saves_nothing(qtbot):
     dlg.url.setText("demo://y?pattern=testsrc2&size=320x180&rate=10")  # a test that succeeds: it would save
     dlg.accept()
     assert dlg.saving
-    with qtbot.waitSignal(dlg._runner.finished, timeout=WAIT):
+    with qtbot.waitSignal(dlg._tasks.settled, timeout=WAIT):  # the test's answer reached the GUI thread
         dlg.reject()  # the operator cancels before the test reports
     qtbot.wait(50)  # let the queued result reach the dialog
     assert not dlg.saving and dlg.camera() is None and dlg.confirm_box is None

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+from concurrent.futures import Future
+from types import SimpleNamespace
 
 import pytest
-from PySide6.QtCore import QDateTime, Qt
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QDateTime, QEvent, Qt, Signal
+from PySide6.QtWidgets import QWidget
 
 from app.store import Store
 from app.store.db import sqlite_url
-from widgets.history_view import CUSTOM_RANGE, ExportDialog
+from widgets.history_view import CUSTOM_RANGE, ExportDialog, export_dialog
+from widgets.tasks import TaskRunner
 
 NOW = 1_700_000_000.0
 WAIT = 20_000
@@ -73,3 +78,52 @@ def test_export_preset_range_as_csv_and_refuse_bad_choices(qtbot, store, tmp_pat
     rows = list(csv.DictReader((tmp_path / "out_events.csv").open()))
     assert [(r["camera_id"], r["new_state"]) for r in rows] == [("cam2", "LIVE"), ("cam2", "OFFLINE"), ("cam2", "LIVE")]
     assert dlg.last_result.events == 3
+
+
+class HandStore:
+    """A store whose export finishes when the test says so (the Future is completed by hand)."""
+
+    def __init__(self) -> None:
+        self.pending: list[Future] = []
+
+    def query(self, fn, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        self.pending.append(fut)
+        return fut
+
+
+class Window(QWidget):
+    """What export_dialog expects of its parent: a status bar signal and the window's task runner."""
+
+    status_message = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks = TaskRunner(parent=self, name="ui:window")
+
+
+def test_the_status_bar_hears_the_export_even_after_the_dialog_was_closed(qtbot, tmp_path):
+    win = Window()
+    qtbot.addWidget(win)
+    store = HandStore()
+    heard: list[str] = []
+    win.status_message.connect(heard.append)
+    result = SimpleNamespace(events=3, samples=2, alerts=1, files=(str(tmp_path / "out.json"),))
+    # dialog still open: it shows the outcome, and the status bar hears it once
+    dlg = export_dialog(win, store, [("cam1", "Lobby")], clock=lambda: NOW)
+    dlg.path.setText(str(tmp_path / "out.json"))
+    assert dlg.export() and dlg.exporting
+    with qtbot.waitSignal(win.status_message, timeout=WAIT):
+        store.pending[-1].set_result(result)
+    assert not dlg.exporting and dlg.last_result is result
+    assert dlg.result_label.text() == heard[-1] == f"exported 3 events, 2 samples, 1 alerts to {tmp_path / 'out.json'}"
+    # dialog closed (and deleted) before the export ends: no error, the status bar still hears it
+    dlg = export_dialog(win, store, [("cam1", "Lobby")], clock=lambda: NOW)
+    dlg.path.setText(str(tmp_path / "out.json"))
+    assert dlg.export()
+    dlg.close()  # WA_DeleteOnClose
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(dlg)
+    with qtbot.waitSignal(win.status_message, timeout=WAIT) as sig:
+        store.pending[-1].set_exception(OSError("disk full"))
+    assert sig.args == ["export failed: disk full"] and len(heard) == 2
