@@ -77,7 +77,7 @@ def to_record(a: Alert) -> AlertRecord:
     labels = (("group", a.group), ("name", a.name), ("subject", a.subject), ("key", a.key))
     return AlertRecord(a.id, a.alertname, a.camera_id, a.severity.value, a.status.value, a.summary, a.started_at,
                        a.updated_at, a.acknowledged_at, a.acknowledged_by, a.ack_note, a.resolved_at, a.resolved_by,
-                       a.resolve_note, labels)  # fmt: skip
+                       a.resolve_note, labels, a.cleared_at, a.shelved_until, a.shelved_by, a.shelve_note)  # fmt: skip
 
 
 def from_record(r: AlertRecord) -> Alert:
@@ -86,7 +86,8 @@ def from_record(r: AlertRecord) -> Alert:
     return Alert(r.id, labels.get("key") or f"{r.alertname}:{subject}", r.alertname, Severity(r.severity),
                  AlertStatus(r.status), r.summary, subject, r.camera_id, labels.get("name", r.camera_id),
                  labels.get("group", ""), r.started_at, r.updated_at, r.acknowledged_at, r.acknowledged_by,
-                 r.ack_note, r.resolved_at, r.resolved_by, r.resolve_note)  # fmt: skip
+                 r.ack_note, r.resolved_at, r.resolved_by, r.resolve_note, r.cleared_at, r.shelved_until,
+                 r.shelved_by, r.shelve_note)  # fmt: skip
 
 
 class AlertEngine:
@@ -264,6 +265,22 @@ class AlertEngine:
         self._publish([ev])
         return ev.alert
 
+    def shelve(self, alert_id: str, minutes: float, who: str, note: str = "") -> Alert:
+        """Silence one alarm for *minutes* (ISA-18.2 shelving), with who and why."""
+        now = self._clock()
+        with self._lock:
+            ev = self._eval.shelve(alert_id, now + minutes * 60.0, who, note, now)
+            self._active = self._eval.open_alerts()
+        self._publish([ev])
+        return ev.alert
+
+    def unshelve(self, alert_id: str, who: str) -> Alert:
+        with self._lock:
+            ev = self._eval.unshelve(alert_id, who, self._clock())
+            self._active = self._eval.open_alerts()
+        self._publish([ev])
+        return ev.alert
+
     def acknowledge_camera(self, camera_id: str, who: str, note: str = "") -> list[Alert]:
         """Acknowledge every unacknowledged alert of one camera (tile context menu)."""
         done = []
@@ -277,7 +294,8 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ outputs
     def active(self) -> tuple[Alert, ...]:
-        """Open alerts, most severe first (an immutable snapshot)."""
+        """Open alarms (active, acknowledged, or cleared but not yet acknowledged), most severe first (an
+        immutable snapshot)."""
         return self._active
 
     def subscribe(self, fn: Subscriber) -> None:

@@ -53,8 +53,15 @@ def alertmanager_alert(alert: Alert, instance: str = "", generator_url: str = ""
         annotations["resolved_by"] = alert.resolved_by
     body = {"labels": labels, "annotations": annotations, "startsAt": iso(alert.started_at),
             "generatorURL": generator_url}  # fmt: skip
-    if alert.status is AlertStatus.RESOLVED and alert.resolved_at is not None:
-        body["endsAt"] = iso(alert.resolved_at)
+    # Alertmanager's alert is the condition: it ends when the condition cleared, whether or not an operator
+    # has acknowledged it yet (the acknowledgement is Vigil's own state, sent as annotations)
+    if alert.status in (AlertStatus.CLEARED, AlertStatus.RESOLVED):
+        ended = alert.cleared_at if alert.cleared_at is not None else alert.resolved_at
+        if ended is not None:
+            body["endsAt"] = iso(ended)
+    if alert.shelved_until is not None:
+        annotations["shelved_by"] = alert.shelved_by
+        annotations["shelved_until"] = iso(alert.shelved_until)
     return body
 
 
@@ -68,6 +75,10 @@ class LogSink:
             extra = f" by {a.acknowledged_by}" + (f": {a.ack_note}" if a.ack_note else "")
         elif event.kind == "resolved":
             extra = f" ({a.resolved_by}" + (f": {a.resolve_note}" if a.resolve_note else "") + ")"
+        elif event.kind == "cleared":
+            extra = " (condition cleared; still unacknowledged)"
+        elif event.kind == "shelved":
+            extra = f" by {a.shelved_by} until {iso(a.shelved_until)}" + (f": {a.shelve_note}" if a.shelve_note else "")
         level = logging.WARNING if event.kind == "fired" else logging.INFO
         alert_log.log(level, "ALERT %s %s [%s] %s%s", event.kind.upper(), a.alertname, a.severity.value,
                       scrub(a.summary), extra)  # fmt: skip

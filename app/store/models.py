@@ -69,7 +69,8 @@ class HealthRollup(Base):
 
 
 class Alert(Base):
-    """One alert and its whole lifecycle (active -> acknowledged -> resolved), upserted by id."""
+    """One alarm and its whole lifecycle (ISA-18.2 states: active, acknowledged, cleared, resolved), upserted
+    by id."""
 
     __tablename__ = "alerts"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -88,6 +89,11 @@ class Alert(Base):
     # revision 0002
     resolve_note: Mapped[str] = mapped_column(Text, default="")
     labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    # revision 0003
+    cleared_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shelved_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shelved_by: Mapped[str] = mapped_column(String(120), default="")
+    shelve_note: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (Index("ix_alerts_status", "status"), Index("ix_alerts_started_at", "started_at"))
 
 

@@ -46,7 +46,7 @@ class AlertRecord:
     alertname: str
     camera_id: str
     severity: str
-    status: str  # "active" | "acknowledged" | "resolved"
+    status: str  # "active" | "acknowledged" | "cleared" | "resolved" (app.alerts.evaluator.AlertStatus)
     summary: str
     started_at: float
     updated_at: float
@@ -57,6 +57,10 @@ class AlertRecord:
     resolved_by: str = ""
     resolve_note: str = ""
     labels: tuple[tuple[str, str], ...] = ()
+    cleared_at: float | None = None
+    shelved_until: float | None = None
+    shelved_by: str = ""
+    shelve_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

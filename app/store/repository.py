@@ -170,7 +170,8 @@ def _alert_from_row(r) -> AlertRecord:
     labels = r.labels or {}
     return AlertRecord(r.id, r.alertname, r.camera_id, r.severity, r.status, r.summary, r.started_at, r.updated_at,
                        r.acknowledged_at, r.acknowledged_by, r.ack_note, r.resolved_at, r.resolved_by,
-                       r.resolve_note, tuple(sorted((str(k), str(v)) for k, v in labels.items())))  # fmt: skip
+                       r.resolve_note, tuple(sorted((str(k), str(v)) for k, v in labels.items())), r.cleared_at,
+                       r.shelved_until, r.shelved_by, r.shelve_note)  # fmt: skip
 
 
 def alerts(conn: Connection, start: float, end: float, camera_ids: Iterable[str] | None = None,

@@ -466,7 +466,8 @@ def alert_values(r: AlertRecord) -> dict:
             "summary": r.summary, "started_at": r.started_at, "updated_at": r.updated_at,
             "acknowledged_at": r.acknowledged_at, "acknowledged_by": r.acknowledged_by, "ack_note": r.ack_note,
             "resolved_at": r.resolved_at, "resolved_by": r.resolved_by, "resolve_note": r.resolve_note,
-            "labels": dict(r.labels)}  # fmt: skip
+            "labels": dict(r.labels), "cleared_at": r.cleared_at, "shelved_until": r.shelved_until,
+            "shelved_by": r.shelved_by, "shelve_note": r.shelve_note}  # fmt: skip
 
 
 def _write_alerts(conn: Connection, rows: list[AlertRecord]) -> None:

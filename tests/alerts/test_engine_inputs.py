@@ -62,7 +62,9 @@ def test_recorder_errors_become_recording_stopped_after_the_debounce():
     errors.clear()  # the recorder wrote again
     engine.evaluate_once(T0 + 31)
     (res,) = engine.evaluate_once(T0 + 41)
-    assert res.kind == "resolved"
+    assert res.kind == "cleared" and engine.active()[0].needs_attention  # nobody acknowledged it yet
+    engine.acknowledge(a.id, "night shift")
+    assert engine.active() == ()
 
 
 def test_real_probes_of_devices_and_analytics_api_become_worded_alerts(fake_api, json_device_server):

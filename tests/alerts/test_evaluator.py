@@ -67,7 +67,7 @@ def test_debounce_ignores_blips_and_fires_after_hold():
     assert [x.id for x in ev.open_alerts()] == ["id1"]
 
 
-def test_hysteresis_keeps_alert_through_short_clears_then_auto_resolves():
+def test_hysteresis_keeps_alert_through_short_clears_then_it_waits_cleared_for_the_acknowledgement():
     ev = make(debounce=0, clear=10)
     frozen = obs(snap(conditions=("FROZEN",)))
     (fired,) = ev.evaluate(0, frozen)
@@ -75,11 +75,18 @@ def test_hysteresis_keeps_alert_through_short_clears_then_auto_resolves():
     assert ev.evaluate(9, frozen) == []  # came back within clear_s: same alert
     assert ev.evaluate(10, []) == []
     assert ev.evaluate(19, []) == []
-    (res,) = ev.evaluate(20, [])
-    assert res.kind == "resolved" and res.alert.id == fired.alert.id
-    assert (res.alert.status, res.alert.resolved_by, res.alert.resolved_at) == (AlertStatus.RESOLVED, "auto", 20)
+    (cleared,) = ev.evaluate(20, [])
+    # ISA-18.2: returned to normal but never acknowledged -> stays in the list, still needs attention
+    assert cleared.kind == "cleared" and cleared.alert.id == fired.alert.id
+    a = cleared.alert
+    assert (a.status, a.cleared_at, a.resolved_at) == (AlertStatus.CLEARED, 20, None)
+    assert cleared.alert.is_open and cleared.alert.needs_attention and not cleared.alert.condition_active
+    assert ev.evaluate(500, []) == [] and ev.open_alerts() == (cleared.alert,)  # however long it takes
+    (res,) = [ev.acknowledge(fired.alert.id, "alice", "saw it", 600)]
+    assert res.kind == "resolved" and res.alert.status is AlertStatus.RESOLVED
+    assert (res.alert.acknowledged_by, res.alert.acknowledged_at, res.alert.resolved_at) == ("alice", 600, 600)
     assert ev.open_alerts() == ()
-    (again,) = ev.evaluate(30, frozen)  # a new occurrence is a new alert
+    (again,) = ev.evaluate(630, frozen)  # a new occurrence is a new alert
     assert again.alert.id != fired.alert.id
 
 

@@ -85,7 +85,9 @@ def test_reconnecting_camera_alerts_once_after_debounce():
     # back LIVE: the one alert resolves after clear_s
     cam.timeline = lambda t: L
     more, _, _ = run([cam], 15, start=1_600.0, ev=ev, tracker=tracker)
-    assert [(t, e.kind, e.alert.id) for t, e in more] == [(1_610.0, "resolved", a.id)]
+    # back after the outage: returned to normal, still unacknowledged (ISA-18.2): it stays in the list
+    assert [(t, e.kind, e.alert.id) for t, e in more] == [(1_610.0, "cleared", a.id)]
+    assert [x.id for x in ev.open_alerts() if x.needs_attention] == [a.id]
 
 
 def test_alternating_down_states_are_one_outage_and_one_alert():
@@ -100,8 +102,8 @@ def test_outage_escalates_from_stalled_to_offline():
     events, _, _ = run([cam], 120)
     # STALLED 40 s: CameraStalled after 30 s; then OFFLINE: CameraOffline at once (the outage is 45 s old)
     assert fired(events) == [(1_030.0, "CameraStalled"), (1_045.0, "CameraOffline")]
-    resolved = [(t, e.alert.alertname) for t, e in events if e.kind == "resolved"]
-    assert resolved == [(1_055.0, "CameraStalled")]  # superseded by CameraOffline, cleared after clear_s
+    cleared = [(t, e.alert.alertname) for t, e in events if e.kind == "cleared"]
+    assert cleared == [(1_055.0, "CameraStalled")]  # superseded by CameraOffline, cleared after clear_s
 
 
 def test_camera_that_never_connects_is_offline():
@@ -130,7 +132,7 @@ def test_flapping_camera_alerts_and_clears_with_hysteresis():
     last_drop = 1_590.0
     cam.timeline = lambda t: L
     more, _, _ = run([cam], 400, start=1_600.0, ev=ev, tracker=tracker)
-    assert [(t, e.kind) for t, e in more] == [(last_drop + 300 + 10, "resolved")]
+    assert [(t, e.kind) for t, e in more] == [(last_drop + 300 + 10, "cleared")]
 
 
 def test_flapping_counts_live_spells_shorter_than_the_evaluation_interval():

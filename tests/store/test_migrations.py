@@ -15,7 +15,8 @@ def test_migration_scripts_found_relative_to_module():
     d = migrations_dir()
     assert (d / "env.py").is_file()
     assert sorted(p.name for p in (d / "versions").glob("0*.py")) == ["0001_initial.py",
-                                                                     "0002_rollups_motion_recording.py"]  # fmt: skip
+                                                                     "0002_rollups_motion_recording.py",
+                                                                     "0003_alarm_states.py"]  # fmt: skip
 
 
 def test_upgrade_from_first_revision_keeps_rows(db_url):
@@ -41,11 +42,12 @@ def test_upgrade_from_first_revision_keeps_rows(db_url):
     store.start()
     try:
         assert store.wait_ready(60), store.status().message
-        assert store_db.current_revision(store.engine) == "0002"
+        assert store_db.current_revision(store.engine) == "0003"
         assert {"health_rollups", "motion_events", "recording_segments"} <= store_db.table_names(store.engine)
         (old,) = store.query(repository.open_alerts).result(30)
         assert (old.id, old.acknowledged_by, old.ack_note, old.resolve_note, old.labels) == (
             "old-1", "night shift", "called site", "", ())  # fmt: skip
+        assert (old.cleared_at, old.shelved_until, old.shelved_by, old.shelve_note) == (None, None, "", "")
         ev = store.query(repository.state_events, ["cam1"], T0 - 1, T0 + 1).result(30)
         assert [(e.new_state, e.reason) for e in ev] == [("OFFLINE", "refused")]
         # and the new schema is writable
@@ -59,7 +61,7 @@ def test_upgrade_from_first_revision_keeps_rows(db_url):
     again.start()
     try:
         assert again.wait_ready(60), again.status().message
-        assert store_db.current_revision(again.engine) == "0002"
+        assert store_db.current_revision(again.engine) == "0003"
         assert len(again.query(repository.cameras).result(30)) == 1
     finally:
         again.stop()

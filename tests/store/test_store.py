@@ -21,7 +21,7 @@ T0 = 1_700_000_000.0  # a fixed past time (2023-11-14T22:13:20Z)
 
 
 def test_migrates_empty_database_to_head(store):
-    assert store_db.current_revision(store.engine) == store_db.head_revision() == "0002"
+    assert store_db.current_revision(store.engine) == store_db.head_revision() == "0003"
     assert {"cameras", "state_events", "health_samples", "health_rollups", "alerts", "motion_events",
             "recording_segments"} <= store_db.table_names(store.engine)  # fmt: skip
 
