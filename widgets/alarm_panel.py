@@ -1,4 +1,10 @@
-"""The alarm panel: open alerts by severity, acknowledge / resolve, blinking tile borders, sound, tray.
+"""The alarm panel: open alarms by severity, acknowledge / shelve / close, blinking tile borders, sound, tray.
+
+Alarm states after ISA-18.2 (docs/alerts.md): the list holds every alarm that is not both acknowledged
+and cleared, with its state in words ("active, unacknowledged", "active, acknowledged by Dewi", "cleared,
+unacknowledged", "shelved until 14:30 by Dewi"). A view filter shows all, those needing attention, the
+shelved ones or the stale ones (active for more than a day). From an alarm the operator can show its
+camera on the wall (double-click or "Show camera").
 
 Threading: the engine calls subscribers on its own thread (or the operator's, for acknowledge/resolve);
 the panel's subscriber only hands each event to the GUI thread through the panel's
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import pwd
 import shutil
 import subprocess
 import time
@@ -25,6 +32,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -47,13 +55,40 @@ SEVERITY_COLORS = {Severity.CRITICAL: "#ff3b30", Severity.MAJOR: "#ff9500", Seve
                    Severity.WARNING: "#5ac8fa"}  # fmt: skip
 BLINK_MS = 500
 REPEAT_S = 5.0
+STALE_AFTER_S = 24 * 3600.0  # an alarm active this long is "stale" (ISA-18.2): a problem nobody fixes
+SHELVE_CHOICES_MIN = (15, 60, 8 * 60)
+VIEWS = ("All open alarms", "Needing attention", "Shelved", "Stale (active over a day)")
 
 
 def operator_name() -> str:
+    """Who signs acknowledgements until operators sign in: the OS account's full name (the GECOS field),
+    else its login name."""
     try:
-        return getpass.getuser()
+        login = getpass.getuser()
     except Exception:
         return "operator"
+    try:
+        full = pwd.getpwnam(login).pw_gecos.split(",")[0].strip()
+    except (KeyError, OSError):
+        full = ""
+    return full or login
+
+
+def state_words(a: Alert, now: float) -> str:
+    """The alarm's state as the operator reads it in the list."""
+    words = a.status.words
+    if a.acknowledged_by and not a.unacknowledged:
+        words += f" by {a.acknowledged_by}"
+    if a.shelved_until is not None:
+        words += f" · shelved until {time.strftime('%H:%M', time.localtime(a.shelved_until))} by {a.shelved_by}"
+    if a.is_stale(now, STALE_AFTER_S):
+        words += f" · stale ({_duration(now - a.started_at)})"
+    return words
+
+
+def _duration(s: float) -> str:
+    d, rest = divmod(int(s), 86_400)
+    return f"{d} d {rest // 3600} h" if d else f"{rest // 3600} h {rest % 3600 // 60} min"
 
 
 class AlarmSound:
@@ -95,40 +130,52 @@ class AlarmPanel(QWidget):
 
     def __init__(self, engine, tiles: Callable[[], list] | None = None, sound: AlarmSound | None = None,
                  tray: QSystemTrayIcon | None = None, who: str | None = None,
-                 parent: QWidget | None = None) -> None:  # fmt: skip
+                 show_camera: Callable[[str], None] | None = None, parent: QWidget | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         super().__init__(parent)
         self.engine = engine
         self.tiles = tiles or (lambda: [])
-        self.sound = sound or AlarmSound(getattr(getattr(engine, "settings", None), "sound", True))
+        self.sound = sound or AlarmSound(engine.settings.sound)
         self.tray = tray
         self.who = who or operator_name()
+        self.show_camera = show_camera
+        self._clock = clock
         self.blink_on = False
         self._tasks = TaskRunner(parent=self, name="ui:alarms")  # hands engine events over; starts no thread
         tasks, on_event = self._tasks, self._on_event
         engine.subscribe(lambda event: tasks.call_on_gui(on_event, event))
 
         self.tree = QTreeWidget(self)
-        self.tree.setHeaderLabels(["Severity", "Camera", "Alert", "Since", "Status"])
+        self.tree.setHeaderLabels(["Severity", "Camera", "Alarm", "Raised", "State"])
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._tree_menu)
+        self.tree.itemDoubleClicked.connect(lambda item, _col: self._show(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.view = QComboBox(self)
+        self.view.addItems(VIEWS)
+        self.view.currentIndexChanged.connect(lambda _i: self.refresh())
         self.note = QLineEdit(self)
         self.note.setPlaceholderText("note (optional)")
         self.ack_button = QPushButton("Acknowledge", self)
-        self.resolve_button = QPushButton("Resolve", self)
+        self.shelve_button = QPushButton("Shelve 1 h", self)
+        self.shelve_button.setToolTip("Silence the selected alarms for an hour (with the note as the reason)")
+        self.resolve_button = QPushButton("Close", self)
+        self.resolve_button.setToolTip("Close the selected alarms by hand (e.g. a camera taken out of service)")
         self.mute_button = QPushButton("Mute", self)
         self.mute_button.setCheckable(True)
         self.summary = QLabel(self)
         self.ack_button.clicked.connect(lambda: self.acknowledge_selected())
+        self.shelve_button.clicked.connect(lambda: self.shelve_selected(60))
         self.resolve_button.clicked.connect(lambda: self.resolve_selected())
         self.mute_button.toggled.connect(self.set_muted)
         buttons = QHBoxLayout()
-        for w in (self.ack_button, self.resolve_button, self.mute_button):
+        for w in (self.ack_button, self.shelve_button, self.resolve_button, self.mute_button):
             buttons.addWidget(w)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.summary)
+        lay.addWidget(self.view)
         lay.addWidget(self.tree, 1)
         lay.addWidget(self.note)
         lay.addLayout(buttons)
@@ -145,13 +192,25 @@ class AlarmPanel(QWidget):
     def unacknowledged(self) -> list[Alert]:
         return [a for a in self.alerts() if a.needs_attention]
 
+    def shown(self, now: float) -> list[Alert]:
+        """The open alarms the chosen view shows."""
+        view = self.view.currentIndex()
+        alerts = self.alerts()
+        if view == 1:
+            return [a for a in alerts if a.needs_attention]
+        if view == 2:
+            return [a for a in alerts if a.shelved]
+        if view == 3:
+            return [a for a in alerts if a.is_stale(now, STALE_AFTER_S)]
+        return list(alerts)
+
     def refresh(self) -> None:
         selected = set(self.selected_ids())
         self.tree.clear()
-        for a in self.alerts():
+        now = self._clock()
+        for a in self.shown(now):
             since = time.strftime("%H:%M:%S", time.localtime(a.started_at))
-            status = a.status.value + (f" by {a.acknowledged_by}" if a.acknowledged_by else "")
-            item = QTreeWidgetItem([a.severity.value, a.name or a.camera_id, a.summary, since, status])
+            item = QTreeWidgetItem([a.severity.value, a.name or a.camera_id, a.summary, since, state_words(a, now)])
             item.setData(0, Qt.ItemDataRole.UserRole, a.id)
             item.setForeground(0, QColor(SEVERITY_COLORS[a.severity]))
             if a.needs_attention:
@@ -161,7 +220,9 @@ class AlarmPanel(QWidget):
             self.tree.addTopLevelItem(item)
             item.setSelected(a.id in selected)
         n, u = len(self.alerts()), len(self.unacknowledged())
-        self.summary.setText(f"{n} open alert{'s' * (n != 1)}, {u} unacknowledged" if n else "No open alerts")
+        shelved = sum(1 for a in self.alerts() if a.shelved)
+        text = f"{n} open alarm{'s' * (n != 1)}, {u} unacknowledged" if n else "No open alarms"
+        self.summary.setText(text + (f", {shelved} shelved" if shelved else ""))
         self._apply_borders()
 
     def _on_event(self, event: AlertEvent) -> None:
@@ -230,10 +291,29 @@ class AlarmPanel(QWidget):
     def resolve_selected(self, ids: list[str] | None = None, note: str | None = None) -> int:
         return self._act(self.engine.resolve, ids, note)
 
+    def shelve_selected(self, minutes: float, ids: list[str] | None = None, note: str | None = None) -> int:
+        return self._act(lambda aid, who, why: self.engine.shelve(aid, minutes, who, why), ids, note)
+
+    def unshelve_selected(self, ids: list[str] | None = None) -> int:
+        return self._act(lambda aid, who, _note: self.engine.unshelve(aid, who), ids, "")
+
+    def _show(self, alert_id: str | None) -> None:
+        a = next((x for x in self.alerts() if x.id == alert_id), None)
+        if a is not None and a.camera_id and self.show_camera is not None:
+            self.show_camera(a.camera_id)
+
     def _tree_menu(self, pos) -> None:
         menu = QMenu(self)
         menu.addAction("Acknowledge", lambda: self.acknowledge_selected())
-        menu.addAction("Resolve", lambda: self.resolve_selected())
+        shelve = menu.addMenu("Shelve")
+        for m in SHELVE_CHOICES_MIN:
+            shelve.addAction(f"for {m // 60} h" if m >= 60 else f"for {m} min", lambda m=m: self.shelve_selected(m))
+        menu.addAction("Unshelve", lambda: self.unshelve_selected())
+        ids = self.selected_ids()
+        if self.show_camera is not None and len(ids) == 1:
+            menu.addAction("Show camera", lambda: self._show(ids[0]))
+        menu.addSeparator()
+        menu.addAction("Close by hand", lambda: self.resolve_selected())
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def add_tile_actions(self, menu: QMenu, camera_id: str) -> None:
@@ -245,7 +325,7 @@ class AlarmPanel(QWidget):
         unacked = [a.id for a in mine if a.needs_attention]
         if unacked:
             menu.addAction(f"Acknowledge {len(unacked)} alert(s)", lambda: self.acknowledge_selected(unacked, ""))
-        menu.addAction(f"Resolve {len(mine)} alert(s)", lambda: self.resolve_selected([a.id for a in mine], ""))
+        menu.addAction(f"Close {len(mine)} alarm(s) by hand", lambda: self.resolve_selected([a.id for a in mine], ""))
 
     def shutdown(self) -> None:
         self._tasks.shutdown()  # no more events: a late "fired" must not start the sound again
@@ -266,7 +346,7 @@ def install_alarm_ui(window, runtime) -> AlarmPanel | None:
         tray = QSystemTrayIcon(icon, window)
         tray.setToolTip("Vigil alarms")
         tray.show()
-    panel = AlarmPanel(engine, lambda: list(window.wall.tiles), tray=tray)
+    panel = AlarmPanel(engine, lambda: list(window.wall.tiles), tray=tray, show_camera=window.wall.focus_camera)
     window.add_dock("Alarms", panel, "right")
     window.tile_context_menu_hooks.append(panel.add_tile_actions)
     window.add_menu_action("&Alarms", "Acknowledge all", lambda: panel.acknowledge_selected(

@@ -35,7 +35,9 @@ def setup(qtbot):
         tiles.append(t)
     sound = AlarmSound(enabled=True)
     sound.player = None  # offscreen CI: count plays, beep instead of spawning a player
-    panel = AlarmPanel(engine, lambda: tiles, sound=sound, who="tester")
+    shown: list[str] = []
+    panel = AlarmPanel(engine, lambda: tiles, sound=sound, who="tester", show_camera=shown.append, clock=clock)
+    panel.shown_cameras = shown
     qtbot.addWidget(panel)
     yield engine, panel, tiles, snaps, clock
     panel.shutdown()
@@ -90,9 +92,54 @@ def test_mute_stops_repeats_and_tile_menu(qtbot, setup):
     menu = QMenu()
     panel.add_tile_actions(menu, "cam2")
     texts = [a.text() for a in menu.actions() if a.text()]
-    assert texts == ["Acknowledge 1 alert(s)", "Resolve 1 alert(s)"]
+    assert texts == ["Acknowledge 1 alert(s)", "Close 1 alarm(s) by hand"]
     next(a for a in menu.actions() if a.text().startswith("Acknowledge")).trigger()
     assert engine.active()[0].status is AlertStatus.ACKNOWLEDGED
     empty = QMenu()
     panel.add_tile_actions(empty, "cam1")
     assert empty.actions() == []
+
+
+def test_a_never_acknowledged_alarm_stays_after_the_camera_recovers_until_acknowledged(qtbot, setup):
+    engine, panel, tiles, snaps, clock = setup
+    snaps["cam1"] = HealthSnapshot(camera_id="cam1", name="Lobby", state=StreamState.OFFLINE, reason="refused")
+    engine.evaluate_once()
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1, timeout=10_000)
+    snaps["cam1"] = HealthSnapshot(camera_id="cam1", name="Lobby", state=StreamState.LIVE)
+    clock.t += 5
+    engine.evaluate_once()  # the condition is gone ...
+    clock.t += 5
+    engine.evaluate_once()  # ... and stays gone (clear_s = 0)
+    qtbot.waitUntil(lambda: "cleared, unacknowledged" in panel.tree.topLevelItem(0).text(4), timeout=10_000)
+    assert panel.tree.topLevelItemCount() == 1 and "1 unacknowledged" in panel.summary.text()
+    seen = set()  # still blinking on the camera: nobody has seen it
+    qtbot.waitUntil(lambda: seen.add(getattr(tiles[0], "alarm_color", None)) or len(seen) == 2, timeout=10_000)
+    panel.tree.itemDoubleClicked.emit(panel.tree.topLevelItem(0), 0)
+    assert panel.shown_cameras == ["cam1"]  # double-click shows the camera on the wall
+    assert panel.acknowledge_selected([engine.active()[0].id], "") == 1
+    assert engine.active() == () and panel.tree.topLevelItemCount() == 0
+    assert panel.summary.text() == "No open alarms"
+
+
+def test_shelving_silences_one_alarm_and_the_views_filter_the_list(qtbot, setup):
+    engine, panel, tiles, snaps, clock = setup
+    snaps["cam1"] = HealthSnapshot(camera_id="cam1", name="Lobby", state=StreamState.OFFLINE, reason="refused")
+    snaps["cam2"] = HealthSnapshot(camera_id="cam2", name="Gate", state=StreamState.STALLED)
+    engine.evaluate_once()
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 2, timeout=10_000)
+    lobby = next(a for a in engine.active() if a.camera_id == "cam1")
+    panel.note.setText("road works at the gate")
+    assert panel.shelve_selected(60, [lobby.id]) == 1
+    a = next(a for a in engine.active() if a.id == lobby.id)
+    assert a.shelved and (a.shelved_by, a.shelve_note) == ("tester", "road works at the gate")
+    assert "shelved until" in panel.tree.topLevelItem(0).text(4) and "1 shelved" in panel.summary.text()
+    assert "cam1" not in panel.border_colors()  # a shelved alarm does not blink
+    panel.view.setCurrentIndex(1)  # needing attention
+    assert [panel.tree.topLevelItem(i).text(1) for i in range(panel.tree.topLevelItemCount())] == ["Gate"]
+    panel.view.setCurrentIndex(2)  # shelved
+    assert [panel.tree.topLevelItem(i).text(1) for i in range(panel.tree.topLevelItemCount())] == ["Lobby"]
+    panel.view.setCurrentIndex(3)  # stale: none is a day old yet
+    assert panel.tree.topLevelItemCount() == 0
+    clock.t += 25 * 3600
+    panel.refresh()
+    assert panel.tree.topLevelItemCount() == 2 and "stale (1 d 1 h)" in panel.tree.topLevelItem(0).text(4)
