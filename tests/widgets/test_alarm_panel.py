@@ -122,7 +122,7 @@ def test_a_never_acknowledged_alarm_stays_after_the_camera_recovers_until_acknow
 
 
 def test_shelving_silences_one_alarm_and_the_views_filter_the_list(qtbot, setup):
-    engine, panel, tiles, snaps, clock = setup
+    engine, panel, _tiles, snaps, clock = setup
     snaps["cam1"] = HealthSnapshot(camera_id="cam1", name="Lobby", state=StreamState.OFFLINE, reason="refused")
     snaps["cam2"] = HealthSnapshot(camera_id="cam2", name="Gate", state=StreamState.STALLED)
     engine.evaluate_once()
