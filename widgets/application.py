@@ -44,6 +44,7 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
     recordings = None
     try:
         window = MainWindow(runtime)
+        from widgets.alarm_history import install_alarm_history_ui
         from widgets.alarm_panel import install_alarm_ui
         from widgets.history_view import install_history_ui
         from widgets.recordings import install_recordings_ui
@@ -51,6 +52,8 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
         install_alarm_ui(window, runtime)  # alarm dock, blinking tile borders, sound, tray
         install_history_ui(window, runtime)  # Tools > History..., File > Export history...
         recordings = install_recordings_ui(window, runtime)  # None when recording is not installed
+        # Alarms > Alarm history...: from an alarm to its camera and to its recording
+        install_alarm_history_ui(window, runtime, recordings.open_camera if recordings is not None else None)
         screen = app.primaryScreen()
         if screen is not None:  # a wall uses the whole screen (also where no window manager maximizes)
             window.setGeometry(screen.availableGeometry())

@@ -78,8 +78,11 @@ class RecordingsPanel(QWidget):
 
     def open_selected(self) -> None:
         cid = self.selected_camera()
-        if cid is None:
-            return
+        if cid is not None:
+            self.open_camera(cid)
+
+    def open_camera(self, cid: str, at: float | None = None) -> None:
+        """Open the player on *cid*'s recordings, at UNIX time *at* if given (an alarm's time)."""
         index = self.recorder.index
 
         def load():  # file scan off the GUI thread
@@ -89,10 +92,12 @@ class RecordingsPanel(QWidget):
             log.warning("listing the recordings of %s failed", cid, exc_info=e)
             self.errors.setText(f"{cid}: cannot list its recordings: {e}")
 
-        self._tasks.run(load, self._show_player, failed)
+        self._tasks.run(load, lambda tl: self._show_player(tl, at), failed)
 
-    def _show_player(self, tl: Timeline) -> None:
+    def _show_player(self, tl: Timeline, at: float | None = None) -> None:
         p = PlayerWidget(tl, export_dir=self.recorder.root.parent, index=self.recorder.index)
+        if at is not None and tl.segments:
+            p.seek(max(at, tl.segments[0].start))
         name = next((n for cid, n in self._listed if cid == tl.camera_id), tl.camera_id)
         p.setWindowTitle(f"Recordings — {name}")
         p.resize(960, 620)

@@ -1,0 +1,116 @@
+"""Alarm history: every alarm of a time range as rows an operator reads, filtered and exported as CSV.
+
+Pure (the rows come from ``repository.alerts`` on a store reader thread; nothing here waits on a
+database). One row per alarm with its whole ISA-18.2 story: raised, acknowledged (by whom, when, note),
+cleared, closed (by whom, why), shelved. Times in the CSV are ISO 8601 UTC plus UNIX seconds, so a
+spreadsheet and a script read the same file; free text is scrubbed of credentials.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.alerts.evaluator import AlertStatus
+from app.alerts.rules import Severity
+from app.secrets import scrub
+from app.store.records import AlertRecord
+
+CSV_COLUMNS = ("raised", "raised_unix", "severity", "camera_id", "camera", "group", "alarm", "summary", "state",
+               "acknowledged", "acknowledged_by", "ack_note", "cleared", "closed", "closed_by", "close_note",
+               "shelved_by", "shelve_note")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmFilter:
+    """What the history window shows; an empty set means "all"."""
+
+    camera_ids: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    severities: frozenset[str] = frozenset()
+
+    def admits(self, r: AlertRecord) -> bool:
+        group = dict(r.labels).get("group", "")
+        return ((not self.camera_ids or r.camera_id in self.camera_ids)
+                and (not self.groups or group in self.groups)
+                and (not self.severities or r.severity in self.severities))  # fmt: skip
+
+
+def filter_alarms(records: Iterable[AlertRecord], flt: AlarmFilter) -> list[AlertRecord]:
+    """Newest first, most severe first within the same second."""
+    rows = [r for r in records if flt.admits(r)]
+    return sorted(rows, key=lambda r: (-r.started_at, _rank(r.severity)))
+
+
+def state_words(r: AlertRecord) -> str:
+    try:
+        return AlertStatus(r.status).words
+    except ValueError:
+        return r.status
+
+
+def _rank(severity: str) -> int:
+    try:
+        return Severity(severity).rank
+    except ValueError:
+        return 99
+
+
+def iso(t: float | None) -> str:
+    return "" if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def alarm_row(r: AlertRecord) -> dict[str, str | float]:
+    labels = dict(r.labels)
+    return {
+        "raised": iso(r.started_at),
+        "raised_unix": r.started_at,
+        "severity": r.severity,
+        "camera_id": r.camera_id,
+        "camera": labels.get("name", r.camera_id),
+        "group": labels.get("group", ""),
+        "alarm": r.alertname,
+        "summary": scrub(r.summary),
+        "state": state_words(r),
+        "acknowledged": iso(r.acknowledged_at),
+        "acknowledged_by": r.acknowledged_by,
+        "ack_note": scrub(r.ack_note),
+        "cleared": iso(r.cleared_at),
+        "closed": iso(r.resolved_at),
+        "closed_by": r.resolved_by,
+        "close_note": scrub(r.resolve_note),
+        "shelved_by": r.shelved_by,
+        "shelve_note": scrub(r.shelve_note),
+    }
+
+
+def alarms_csv(records: Iterable[AlertRecord]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in records:
+        w.writerow(alarm_row(r))
+    return out.getvalue()
+
+
+def write_alarms_csv(path: str | os.PathLike, records: Iterable[AlertRecord]) -> int:
+    """Write atomically (temp file, rename), readable by this user only; returns the number of alarms."""
+    path = Path(path)
+    rows = list(records)
+    text = alarms_csv(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(rows)
