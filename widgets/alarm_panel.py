@@ -86,6 +86,18 @@ def state_words(a: Alert, now: float) -> str:
     return words
 
 
+def banner_text(critical: list[Alert]) -> str:
+    """The attention banner for the unacknowledged CRITICAL alarms ('' when there is none): the oldest one in
+    words, how many more, and how to acknowledge."""
+    if not critical:
+        return ""
+    a = min(critical, key=lambda x: x.started_at)
+    since = time.strftime("%H:%M:%S", time.localtime(a.started_at))
+    state = "" if a.condition_active else " (cleared, not yet acknowledged)"
+    more = f"  ·  +{len(critical) - 1} more" if len(critical) > 1 else ""
+    return f"CRITICAL  {a.summary}{state}  ·  since {since}{more}  ·  acknowledge: Ctrl+Shift+A"
+
+
 def _duration(s: float) -> str:
     d, rest = divmod(int(s), 86_400)
     return f"{d} d {rest // 3600} h" if d else f"{rest // 3600} h {rest % 3600 // 60} min"
@@ -131,7 +143,10 @@ class AlarmPanel(QWidget):
     def __init__(self, engine, tiles: Callable[[], list] | None = None, sound: AlarmSound | None = None,
                  tray: QSystemTrayIcon | None = None, who: str | None = None,
                  show_camera: Callable[[str], None] | None = None, parent: QWidget | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time,
+                 on_attention: Callable[[str, list[Alert], set[str]], None] | None = None) -> None:  # fmt: skip
+        """*on_attention(banner_text, critical_alarms, alarming_camera_ids)* runs after every change: the
+        window shows the banner on every wall view, turns the tour and counts alarms on other pages."""
         super().__init__(parent)
         self.engine = engine
         self.tiles = tiles or (lambda: [])
@@ -139,6 +154,7 @@ class AlarmPanel(QWidget):
         self.tray = tray
         self.who = who or operator_name()
         self.show_camera = show_camera
+        self.on_attention = on_attention
         self._clock = clock
         self.blink_on = False
         self._tasks = TaskRunner(parent=self, name="ui:alarms")  # hands engine events over; starts no thread
@@ -224,6 +240,9 @@ class AlarmPanel(QWidget):
         text = f"{n} open alarm{'s' * (n != 1)}, {u} unacknowledged" if n else "No open alarms"
         self.summary.setText(text + (f", {shelved} shelved" if shelved else ""))
         self._apply_borders()
+        if self.on_attention is not None:
+            critical = [a for a in self.unacknowledged() if a.severity is Severity.CRITICAL]
+            self.on_attention(banner_text(critical), critical, set(self.border_colors()))
 
     def _on_event(self, event: AlertEvent) -> None:
         self.refresh()
@@ -346,7 +365,8 @@ def install_alarm_ui(window, runtime) -> AlarmPanel | None:
         tray = QSystemTrayIcon(icon, window)
         tray.setToolTip("Vigil alarms")
         tray.show()
-    panel = AlarmPanel(engine, lambda: list(window.wall.tiles), tray=tray, show_camera=window.wall.focus_camera)
+    panel = AlarmPanel(engine, lambda: list(window.wall.tiles), tray=tray, show_camera=window.wall.focus_camera,
+                       on_attention=window.set_alarm_attention)  # fmt: skip
     window.add_dock("Alarms", panel, "right")
     window.tile_context_menu_hooks.append(panel.add_tile_actions)
     window.add_menu_action("&Alarms", "Acknowledge all", lambda: panel.acknowledge_selected(

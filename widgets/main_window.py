@@ -128,6 +128,9 @@ class MainWindow(QMainWindow):
         self._process.cpu_percent(None)
         self.cpu_percent = 0.0
         self.rss_mb = 0.0
+        self.banner_text = ""  # the attention banner (unacknowledged CRITICAL alarms), on every wall view
+        self.critical_cameras: set[str] = set()
+        self.alarming_cameras: set[str] = set()  # cameras with an unacknowledged alarm (page indicator)
         self.tour_timer = QTimer(self)
         self.tour_timer.timeout.connect(self._tour_step)
         self._build_menus()
@@ -238,7 +241,25 @@ class MainWindow(QMainWindow):
         self._update_status()
 
     def tour_paused(self) -> bool:
-        return bool(self.wall.focused) or (time.monotonic() - self._last_input < TOUR_PAUSE_S)
+        held = bool(self.critical_cameras) and self.runtime.config.wall.tour_follows_alarms
+        return held or bool(self.wall.focused) or (time.monotonic() - self._last_input < TOUR_PAUSE_S)
+
+    # ------------------------------------------------------------------ alarm attention
+    def set_alarm_attention(self, banner: str, critical: list, alarming: set[str]) -> None:
+        """From the alarm panel after every change: the banner on every wall view; a new CRITICAL turns a
+        running tour to its camera's page and holds it there until acknowledged (``wall.tour_follows_alarms``)."""
+        self.banner_text = banner
+        for view in [self.wall, *(w.view for w in self.page_windows)]:
+            view.set_banner(banner)
+        cams = {a.camera_id for a in critical if a.camera_id}
+        new = [a for a in sorted(critical, key=lambda a: a.started_at) if a.camera_id in cams - self.critical_cameras]
+        self.critical_cameras, self.alarming_cameras = cams, set(alarming)
+        follow = self.tour_timer.isActive() and self.runtime.config.wall.tour_follows_alarms
+        if new and follow and not self.wall.focused:
+            where = self.arrangement.locate(new[0].camera_id)
+            if where is not None and where[0] != self.wall.page:
+                self.wall.set_page(where[0])
+        self._update_status()
 
     def _tour_step(self) -> None:
         if not self.tour_paused():
@@ -296,6 +317,7 @@ class MainWindow(QMainWindow):
         w = PageWindow(self.runtime, self.frames, self.arrangement.layout, self.arrangement.order, page,
                        status=self.wall.status_snapshots)  # fmt: skip
         w.closed.connect(lambda win: self.page_windows.remove(win) if win in self.page_windows else None)
+        w.view.set_banner(self.banner_text)  # an unacknowledged CRITICAL shows on every wall
         self.page_windows.append(w)
         here = self.screen()
         if screen is None:
@@ -410,9 +432,15 @@ class MainWindow(QMainWindow):
         if self.tour_timer.isActive():
             tour = " · tour paused" if self.tour_paused() else " · tour"
         focus = f" · focused: {self.wall.focus_tile.name or self.wall.focused}" if self.wall.focused else ""
+        elsewhere = 0
+        for cid in self.alarming_cameras:
+            where = self.arrangement.locate(cid)
+            elsewhere += where is not None and where[0] != self.wall.page
+        alarms = f" · {elsewhere} alarming on other pages" if elsewhere else ""
         self.page_label.setText(
-            f"Page {self.wall.page + 1}/{self.arrangement.page_count} · {self.arrangement.layout}{tour}{focus}"
+            f"Page {self.wall.page + 1}/{self.arrangement.page_count} · {self.arrangement.layout}{tour}{focus}{alarms}"
         )
+        self.page_label.setStyleSheet("color: #ff6b6b;" if elsewhere else "")
 
     # ------------------------------------------------------------------ shutdown
     def _apply_motion(self) -> None:

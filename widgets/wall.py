@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QWidget
 
 from app.pipeline.state import HealthSnapshot
 from app.pipeline.supervisor import MAIN, TILE, Supervisor
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 LAYOUT_FOR_KEY = {getattr(Qt.Key, f"Key_{i + 1}"): key for i, key in enumerate(LAYOUT_KEYS)}
 GAP = 2
+BANNER_STYLE = "background: #c62828; color: white; font-weight: bold; padding: 0 16px;"
 
 
 class WallView(QWidget):
@@ -65,6 +66,12 @@ class WallView(QWidget):
         self.focus_tile.hide()
         self.focus_tile.activated.connect(lambda _i: self.unfocus())
         self.focus_tile.context_requested.connect(lambda _i, pos: self._context_menu(self.focused, pos))
+        # the attention banner: an unacknowledged CRITICAL alarm, across the top until acknowledged; it takes
+        # its own strip (the tiles move down) so it never hides a picture
+        self.banner = QLabel(self)
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.banner.hide()
         frames.add_view(self)
         self._rebuild()
 
@@ -129,15 +136,33 @@ class WallView(QWidget):
         self.apply_snapshots(self.frames.snapshots)
         self.page_changed.emit(self.page, self.arrangement.page_count)
 
+    def set_banner(self, text: str) -> None:
+        """Show *text* in the attention banner ('' hides it)."""
+        if text == self.banner.text() and bool(text) == self.banner.isVisible():
+            return
+        self.banner.setText(text)
+        self.banner.setToolTip(text)
+        self.banner.setVisible(bool(text))
+        self._place_tiles()
+
     def _place_tiles(self) -> None:
         cols, rows = layout_grid(self.arrangement.layout)
         r = self.rect()
+        if self.banner.isVisible():
+            # readable from across the room: a strip of 1/18 of the wall's height, text half of it
+            bh = max(40, r.height() // 18)
+            f = self.banner.font()
+            f.setPixelSize(max(16, bh // 2))
+            self.banner.setFont(f)
+            self.banner.setGeometry(QRect(0, 0, r.width(), bh))
+            self.banner.raise_()
+            r = r.adjusted(0, bh, 0, 0)
         w, h = r.width(), r.height()
         for t in self.tiles:
             row, col = divmod(t.index, cols)
             x0, x1 = col * w // cols, (col + 1) * w // cols
             y0, y1 = row * h // rows, (row + 1) * h // rows
-            t.setGeometry(QRect(x0, y0, max(1, x1 - x0 - GAP), max(1, y1 - y0 - GAP)))
+            t.setGeometry(QRect(x0, r.y() + y0, max(1, x1 - x0 - GAP), max(1, y1 - y0 - GAP)))
         self.focus_tile.setGeometry(r)
         self._update_demands()
 
@@ -318,10 +343,10 @@ class WallView(QWidget):
                 self._main_opened = False
         for t in self.tiles:
             t.hide()
-        ft.setGeometry(self.rect())
         ft.show()
+        self._place_tiles()  # the focus view fills the wall below the banner, if one shows
         ft.raise_()
-        self._update_demands()
+        self.banner.raise_()
         self._apply_focus_snapshot()
         self.focus_changed.emit(camera_id)
 
