@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -36,12 +37,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_or_demo(paths: Paths, force_demo: bool) -> tuple[AppConfig, bool]:
-    """The user's config, or the demo wall when there is none (or --demo)."""
+def load_or_demo(paths: Paths, force_demo: bool, config_named: bool = False) -> tuple[AppConfig, bool]:
+    """The user's config; the demo wall when there is none at the default place (or --demo).
+
+    A config file named on purpose (``--config PATH`` or VIGIL_CONFIG) that does not exist yet is a new
+    site: an empty wall whose cameras are saved to PATH. Opening the demo there instead would lose every
+    camera the operator adds (the demo never writes the user's file)."""
     if force_demo:
         return demo_config(), True
     if paths.config_file.exists():
         return load_config(paths.config_file), False
+    if config_named:
+        log.info("no config at %s yet: an empty wall, saved there as cameras are added", paths.config_file)
+        return AppConfig(), False
     log.info("no config at %s: opening the demo wall", paths.config_file)
     return demo_config(), True
 
@@ -50,7 +58,9 @@ def build_runtime(args: argparse.Namespace, paths: Paths | None = None) -> Runti
     """Everything but the window (``app.compose.build_runtime``). *paths*: already resolved by
     :func:`main` (resolved here if not given)."""
     paths = paths or Paths.resolve(args.config, args.data_dir)
-    config, demo = load_or_demo(paths, args.demo)
+    config, demo = load_or_demo(paths, args.demo, config_named=bool(args.config or os.environ.get("VIGIL_CONFIG")))
+    if demo:
+        paths = paths.for_demo()  # the demo's history and recordings never mix with a real site's
     if args.metrics_port is not None:
         config.metrics.port = args.metrics_port
     from app import compose  # the whole core (store, codecs, OpenCV): not loaded for --version / --self-test

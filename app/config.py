@@ -202,6 +202,8 @@ class WallConfig(_Model):
     layout: Literal["1", "2x2", "3x3", "4x4", "5x5", "6x6", "8x4", "8x8"] = "3x3"
     pages: list[WallPage] = Field(default_factory=list, description="saved arrangement; empty = config order")
     tour_seconds: float = Field(0.0, ge=0, le=3600, description="cycle pages every N s (0 = off)")
+    confirm_close: bool = Field(True, description="closing the window asks first (a 24/7 wall must not vanish)")
+    kiosk: bool = Field(False, description="the window cannot be closed from the desktop (stop Vigil from the OS)")
     tour_follows_alarms: bool = Field(
         True, description="a new unacknowledged CRITICAL alarm turns the tour to its camera's page and holds it there"
     )

@@ -35,6 +35,13 @@ class Paths:
     def database_file(self) -> Path:
         return self.data_dir / "vigil.sqlite3"
 
+    def for_demo(self) -> Paths:
+        """The demo wall's own data folder (``<data dir>/demo``): its history and recordings never go into
+        a real site's database or recordings folder. The config file stays the user's (the demo never
+        writes it unless the operator saves the demo wall as their configuration)."""
+        data = self.data_dir / "demo"
+        return Paths(self.config_file, data, data / "recordings", self.log_dir)
+
     @classmethod
     def resolve(cls, config_file: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> Paths:
         """Platform directories, overridable by ``--config``/``--data-dir`` or VIGIL_CONFIG/VIGIL_DATA_DIR."""

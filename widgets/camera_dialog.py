@@ -32,15 +32,18 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
-from app.config import AppConfig, CameraConfig, ConfigError, parse_config
+from app.config import AppConfig, CameraConfig, CameraRecordingSettings, ConfigError, MotionSettings, parse_config
 from app.pipeline.pipeline import _codec_label
 from app.pipeline.source import SourceError, build_spec, open_source
 from app.secrets import mask_url, scrub, url_password
 from widgets.tasks import TaskRunner
+
+RECORDING_MODES = {"off": "Off", "continuous": "Continuous", "motion": "On motion (with pre- and post-roll)"}
 
 
 def validation_words(err: ValidationError) -> str:
@@ -112,6 +115,23 @@ class CameraEditDialog(QDialog):
         self.template = QComboBox()
         self.template.addItems(sorted(config.templates))
         self.template.setCurrentText(cam.template if cam else "default")
+        # recording and motion: what an operator sets when adding a camera (the rest stays in the file)
+        self._recording = cam.recording if cam else CameraRecordingSettings()
+        self._motion = cam.motion if cam else MotionSettings()
+        self.recording = QComboBox()
+        for mode, words in RECORDING_MODES.items():
+            self.recording.addItem(words, mode)
+        self.recording.setCurrentIndex(self.recording.findData(self._recording.mode))
+        self.motion_on = QCheckBox("detect motion")
+        self.motion_on.setChecked(self._motion.enabled)
+        self.sensitivity = QSlider(Qt.Orientation.Horizontal)
+        self.sensitivity.setRange(0, 100)
+        self.sensitivity.setValue(round(self._motion.sensitivity * 100))
+        self.sensitivity.setToolTip("0 = only big changes, 100 = every small change")
+        motion_row = QHBoxLayout()
+        motion_row.addWidget(self.motion_on)
+        motion_row.addWidget(QLabel("sensitivity"))
+        motion_row.addWidget(self.sensitivity, 1)
         form = QFormLayout()
         form.addRow("Name", self.name)
         form.addRow("Group / site", self.group)
@@ -119,6 +139,8 @@ class CameraEditDialog(QDialog):
         form.addRow("Sub-stream URL", self.sub_url)
         form.addRow("RTSP transport", self.transport)
         form.addRow("Thresholds", self.template)
+        form.addRow("Recording", self.recording)
+        form.addRow("Motion", motion_row)
         form.addRow("", self.enabled)
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.run_test)
@@ -158,6 +180,12 @@ class CameraEditDialog(QDialog):
             "transport": self.transport.currentText(),
             "enabled": self.enabled.isChecked(),
             "template": self.template.currentText(),
+            "recording": {**self._recording.model_dump(), "mode": self.recording.currentData()},
+            "motion": {
+                **self._motion.model_dump(),
+                "enabled": self.motion_on.isChecked(),
+                "sensitivity": self.sensitivity.value() / 100.0,
+            },
         }
         if self._editing:
             d["id"] = self._editing
@@ -328,6 +356,7 @@ class CameraManagerDialog(QDialog):
         lay.addWidget(self.error)
         lay.addWidget(buttons)
         self._editor: CameraEditDialog | None = None
+        self.confirm_box: QMessageBox | None = None
         self._refresh()
 
     def _refresh(self) -> None:
@@ -373,11 +402,25 @@ class CameraManagerDialog(QDialog):
             self.cameras = [new if c.id == old_id else c for c in self.cameras]
         self._refresh()
 
-    def remove_selected(self) -> None:
+    def remove_selected(self) -> QMessageBox | None:
+        """Asks first (``confirm_box``, non-modal); Remove there takes the camera out of the list."""
         i = self._selected_index()
-        if i is not None:
-            del self.cameras[i]
-            self._refresh()
+        if i is None:
+            return None
+        cam = self.cameras[i]
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove camera",
+                          f"Remove {cam.name} from the wall? Its recordings stay on disk, and nothing changes "
+                          "until the camera list is saved.", QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        remove.clicked.connect(lambda: self._remove(cam.id))
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.open()
+        self.confirm_box = box
+        return box
+
+    def _remove(self, camera_id: str) -> None:
+        self.cameras = [c for c in self.cameras if c.id != camera_id]
+        self._refresh()
 
     def toggle_selected(self) -> None:
         i = self._selected_index()

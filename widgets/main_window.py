@@ -16,9 +16,19 @@ from collections.abc import Callable
 import psutil
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCursor, QGuiApplication, QKeySequence, QScreen
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.config import AppConfig, ConfigError
+from app.config import AppConfig, ConfigError, save_config
 from app.pipeline.state import StreamState
 from app.runtime import Runtime
 from widgets.arrangement import LAYOUT_KEYS, WallArrangement
@@ -107,13 +117,24 @@ class MainWindow(QMainWindow):
         self.runtime = runtime
         # the window's hand-over to the GUI thread (config saves, exports from dialogs that may close first)
         self.tasks = TaskRunner(parent=self, name="ui:window")
-        self.setWindowTitle("Vigil — video wall" + (" (demo)" if runtime.demo else ""))
+        self._set_title()
         self.resize(1600, 900)
+        self._close_confirmed = False
+        self.close_box: QMessageBox | None = None
         cfg = runtime.config
         self.frames = FrameService(runtime.supervisor, cfg.wall.paint_fps, self)
         self.arrangement = WallArrangement([c.id for c in cfg.cameras], cfg.wall.layout, cfg.wall.pages)
         self.wall = WallView(runtime.supervisor, self.frames, self.arrangement, show_overlay=cfg.wall.show_overlay)
-        self.setCentralWidget(self.wall)
+        self.demo_bar = self._build_demo_bar() if runtime.demo else None
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        if self.demo_bar is not None:
+            column.addWidget(self.demo_bar)
+        column.addWidget(self.wall, 1)
+        self.setCentralWidget(central)
+        self.wall.add_requested.connect(self.add_camera_at)
         self.tile_context_menu_hooks: list[Callable[[QMenu, str], None]] = self.wall.context_menu_hooks
         if runtime.motion is not None:
             self.frames.on_each_health(self._apply_motion)
@@ -216,6 +237,123 @@ class MainWindow(QMainWindow):
         act.setShortcut(QKeySequence("Ctrl+M"))
         act.triggered.connect(self.open_camera_dialog)
         self.menu("&Window")
+        if not self.runtime.config.wall.kiosk:
+            quit_act = self.menu("&File").addAction("Quit Vigil…")
+            quit_act.setShortcut(QKeySequence("Ctrl+Q"))
+            quit_act.triggered.connect(self.close)
+
+    # ------------------------------------------------------------------ demo wall
+    def _set_title(self) -> None:
+        demo = " (demo: changes are not kept)" if self.runtime.demo else ""
+        self.setWindowTitle(f"Vigil — video wall{demo}")
+
+    def _build_demo_bar(self) -> QWidget:
+        bar = QWidget(self)
+        bar.setStyleSheet("background: #1e3a5f; color: #e3f2fd;")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(12, 6, 12, 6)
+        text = QLabel("Demo wall of built-in cameras. Changes you make here are not kept, and nothing is written "
+                      "to your configuration or your site's history.", bar)  # fmt: skip
+        text.setWordWrap(True)
+        save = QPushButton("Save this wall as my configuration…", bar)
+        save.clicked.connect(self.save_demo_as_config)
+        row.addWidget(text, 1)
+        row.addWidget(save)
+        return bar
+
+    def save_demo_as_config(self) -> None:
+        """Keep the demo wall: write it to the user's config file (asked first if one exists) and save every
+        change from now on. This run's history stays in the demo folder; the next start uses the site's."""
+        path = self.runtime.paths.config_file
+        if path.exists():
+            box = QMessageBox(QMessageBox.Icon.Question, "Save this wall",
+                              f"{path} already exists. Replace it with this wall?",
+                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+            box.accepted.connect(self._keep_demo_wall)
+            box.open()
+            self._demo_box = box
+            return
+        self._keep_demo_wall()
+
+    def _keep_demo_wall(self) -> None:
+        path = self.runtime.paths.config_file
+        self.runtime.demo = False
+        self._set_title()
+        if self.demo_bar is not None:
+            self.demo_bar.hide()
+        config = self.runtime.config.model_copy(deep=True)
+
+        def save() -> None:
+            save_config(config, path)
+
+        def done(_r) -> None:
+            self.status_message.emit(f"This wall is saved to {path}; changes are kept from now on.")
+
+        def failed(e: BaseException) -> None:
+            self.runtime.demo = True  # nothing was kept: say so, and keep saying it
+            self._set_title()
+            if self.demo_bar is not None:
+                self.demo_bar.show()
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self.status_message.emit(f"Cannot save the configuration to {path}: {why}")
+
+        self.tasks.run(save, done, failed)
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event) -> None:
+        """A 24/7 wall does not vanish on a stray Alt+F4: closing asks first (``wall.confirm_close``), and a
+        kiosk wall (``wall.kiosk``) cannot be closed from the desktop at all (stop Vigil from the OS: SIGTERM
+        closes it cleanly)."""
+        wall = self.runtime.config.wall
+        if wall.kiosk:
+            event.ignore()
+            self.status_message.emit("This wall runs in kiosk mode: it cannot be closed from here.")
+            return
+        if wall.confirm_close and not self._close_confirmed:
+            event.ignore()
+            self._ask_close()
+            return
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _ask_close(self) -> None:
+        if self.close_box is not None and self.close_box.isVisible():
+            return
+        n = sum(1 for c in self.runtime.config.cameras if c.enabled)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Close Vigil?",
+                          f"Close Vigil? {n} camera{'s' * (n != 1)} will no longer be watched or recorded, and no "
+                          "alarm is raised while Vigil is closed.",
+                          QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Close).clicked.connect(self._confirm_close)
+        box.open()
+        self.close_box = box
+
+    def _confirm_close(self) -> None:
+        self._close_confirmed = True
+        self.close()
+
+    # ------------------------------------------------------------------ adding a camera where it belongs
+    def add_camera_at(self, slot: int) -> None:
+        """Double-click on an empty tile: the camera form; the new camera takes that tile."""
+        from widgets.camera_dialog import CameraEditDialog
+
+        dlg = CameraEditDialog(self.runtime.config, None, self)
+        dlg.accepted.connect(lambda: self._camera_added(dlg, slot))
+        dlg.open()
+        self._add_dialog = dlg
+
+    def _camera_added(self, dlg, slot: int) -> None:
+        cam = dlg.camera()
+        if cam is None:
+            return
+        order = self.arrangement.order
+        order.extend([""] * (slot + 1 - len(order)))
+        if order[slot] == "":
+            order[slot] = cam.id  # the tile the operator chose (sync_cameras keeps a placed camera where it is)
+        config = self.runtime.config.model_copy(deep=True)
+        config.cameras.append(cam)
+        self.apply_config(config)
 
     def set_overlay(self, on: bool) -> None:
         self.wall.set_overlay_visible(on)
@@ -460,7 +598,3 @@ class MainWindow(QMainWindow):
         for w in list(self.page_windows):
             w.close()
         self.wall.detach()
-
-    def closeEvent(self, event) -> None:
-        self.shutdown()
-        super().closeEvent(event)

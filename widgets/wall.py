@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 LAYOUT_FOR_KEY = {getattr(Qt.Key, f"Key_{i + 1}"): key for i, key in enumerate(LAYOUT_KEYS)}
 GAP = 2
 BANNER_STYLE = "background: #c62828; color: white; font-weight: bold; padding: 0 16px;"
+EMPTY_WALL_HINT = ("No cameras on this wall yet.\n\nDouble-click a tile to add a camera there,\n"
+                   "or open Cameras > Manage cameras… (Ctrl+M).")  # fmt: skip
 
 
 class WallView(QWidget):
@@ -35,6 +37,7 @@ class WallView(QWidget):
     arrangement_changed = Signal()  # swap: save it
     focus_changed = Signal(str)  # camera id, '' when back to the grid
     selection_changed = Signal(int)
+    add_requested = Signal(int)  # double-click on an empty tile: add a camera there (slot in the arrangement)
 
     def __init__(
         self,
@@ -72,6 +75,13 @@ class WallView(QWidget):
         self.banner.setStyleSheet(BANNER_STYLE)
         self.banner.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.banner.hide()
+        # first run: a wall with no camera says how to add one (double-click a tile, or the camera manager)
+        self.hint = QLabel(EMPTY_WALL_HINT, self)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #cfd8dc; background: rgba(20, 28, 36, 200); padding: 24px;")
+        self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # the tiles below take the clicks
+        self.hint.hide()
         frames.add_view(self)
         self._rebuild()
 
@@ -158,6 +168,14 @@ class WallView(QWidget):
             self.banner.raise_()
             r = r.adjusted(0, bh, 0, 0)
         w, h = r.width(), r.height()
+        empty = not any(self.arrangement.all_ids) and not self.focused
+        self.hint.setVisible(empty)
+        if empty:
+            f = self.hint.font()
+            f.setPixelSize(max(16, h // 28))
+            self.hint.setFont(f)
+            self.hint.setGeometry(QRect(r.x() + w // 6, r.y() + h // 3, w * 2 // 3, h // 3))
+            self.hint.raise_()
         for t in self.tiles:
             row, col = divmod(t.index, cols)
             x0, x1 = col * w // cols, (col + 1) * w // cols
@@ -317,6 +335,8 @@ class WallView(QWidget):
         cid = self.tiles[index].camera_id
         if cid:
             self.focus_camera(cid)
+        else:
+            self.add_requested.emit(self.page * self.arrangement.capacity + index)
 
     # ------------------------------------------------------------------ focus
     def focus_camera(self, camera_id: str) -> None:

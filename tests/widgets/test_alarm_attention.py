@@ -18,8 +18,10 @@ def test_critical_alarm_banner_tour_and_page_indicator(qtbot, make_window):
     cfg = make_config(cams, "2x2", tour_seconds=3600)
     win = make_window(cfg, size=(1600, 900))
     rt = win.runtime
-    rt.alerts = AlertEngine(AlertSettings(debounce_s=0, clear_s=0, sound=False), rt.supervisor.snapshots, None,
-                            sinks=[])  # fmt: skip  (evaluated here, by hand: no engine thread)
+    # evaluated here, by hand: no engine thread
+    rt.alerts = AlertEngine(
+        AlertSettings(debounce_s=0, clear_s=0, sound=False), rt.supervisor.snapshots, None, sinks=[]
+    )
     panel = install_alarm_ui(win, rt)
     win.set_tour(True)
     wall = win.wall

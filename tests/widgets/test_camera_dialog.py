@@ -64,7 +64,10 @@ def test_manager_adds_disables_and_removes_cameras_on_the_running_wall(qtbot, ma
     mgr.toggle_selected()
     assert "[disabled]" in mgr.list.item(1).text()
     mgr.list.setCurrentRow(0)
-    mgr.remove_selected()
+    box = mgr.remove_selected()  # asks first: nothing is removed by the click alone
+    assert box is mgr.confirm_box and "Remove Lobby from the wall?" in box.text()
+    assert mgr.list.count() == 3
+    next(b for b in box.buttons() if b.text() == "Remove").click()
     mgr.accept()
     assert [c.id for c in win.runtime.config.cameras] == ["gate", "yard"]
     assert win.runtime.supervisor.pipeline("lobby") is None and win.runtime.supervisor.pipeline("gate") is None
