@@ -75,6 +75,7 @@ class WallView(QWidget):
         self.banner.setStyleSheet(BANNER_STYLE)
         self.banner.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.banner.hide()
+        self.banner_text = ""  # the whole text; the label shows it elided in the middle to fit the width
         # first run: a wall with no camera says how to add one (double-click a tile, or the camera manager)
         self.hint = QLabel(EMPTY_WALL_HINT, self)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -148,9 +149,9 @@ class WallView(QWidget):
 
     def set_banner(self, text: str) -> None:
         """Show *text* in the attention banner ('' hides it)."""
-        if text == self.banner.text() and bool(text) == self.banner.isVisible():
+        if text == self.banner_text and bool(text) == self.banner.isVisible():
             return
-        self.banner.setText(text)
+        self.banner_text = text
         self.banner.setToolTip(text)
         self.banner.setVisible(bool(text))
         self._place_tiles()
@@ -164,6 +165,12 @@ class WallView(QWidget):
             f = self.banner.font()
             f.setPixelSize(max(16, bh // 2))
             self.banner.setFont(f)
+            # elided in the middle: the start (what, which camera) and the end (since when, how to acknowledge)
+            # both stay readable however long the reason in between is
+            room = r.width() - 2 * bh
+            self.banner.setText(
+                self.banner.fontMetrics().elidedText(self.banner_text, Qt.TextElideMode.ElideMiddle, room)
+            )
             self.banner.setGeometry(QRect(0, 0, r.width(), bh))
             self.banner.raise_()
             r = r.adjusted(0, bh, 0, 0)
