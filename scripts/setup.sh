@@ -21,6 +21,8 @@ RUNTIME_APT=(
   # playback of recordings through libvlc (python-vlc); Vigil falls back to PyAV without it
   libvlc5 libvlc-bin vlc-plugin-base vlc-plugin-video-output
   ffmpeg
+  # the alarm sound: PortAudio for the sounddevice package (Vigil says in the status bar when it is missing)
+  libportaudio2
 )
 LAB_APT=(
   # RTSP test cameras: gst-rtsp-server driven from Debian's python3 (python3-gi)
@@ -32,6 +34,9 @@ LAB_APT=(
   xvfb xauth x11-utils imagemagick trayer
   # Prometheus server + promtool (scrape test, exposition lint); PostgreSQL (shared-history store tests)
   prometheus postgresql
+  # the alarm-sound counterpart: a PulseAudio server with a null sink (pactl/parec), reached by PortAudio
+  # through ALSA's pulse plugin (tests/lab/audio.py)
+  pulseaudio pulseaudio-utils libasound2-plugins
   python3-venv
 )
 

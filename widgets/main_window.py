@@ -512,13 +512,19 @@ class MainWindow(QMainWindow):
         self.store_label = QLabel()
         self.store_label.setStyleSheet("color: #ff6b6b;")
         self.store_label.hide()
+        self.sound_label = QLabel()  # why alarms would not be heard (the alarm panel's sound), hidden when they are
+        self.sound_label.setStyleSheet("color: #ff6b6b;")
+        self.sound_label.hide()
+        self.operator_label = QLabel()  # who acknowledges (the alarm panel's operator)
+        self.operator_label.hide()
         self.live_label = QLabel()
         self.api_label = QLabel()
         self.api_label.hide()
         self.cpu_label = QLabel()
         self.fps_label = QLabel()
         self.page_label = QLabel()
-        for w in (self.store_label, self.live_label, self.api_label, self.page_label, self.fps_label, self.cpu_label):
+        for w in (self.store_label, self.sound_label, self.operator_label, self.live_label, self.api_label,
+                  self.page_label, self.fps_label, self.cpu_label):  # fmt: skip
             sb.addPermanentWidget(w)
         self._cpu_timer = QTimer(self)
         self._cpu_timer.timeout.connect(self._sample_process)
@@ -542,6 +548,18 @@ class MainWindow(QMainWindow):
             self.store_label.setText(text)
             self.store_label.setToolTip(text)
         self.store_label.setVisible(bool(text))
+
+    def set_alarm_sound_status(self, words: str) -> None:
+        """From the alarm panel: why alarms would not be heard, in red; hidden when they are ('')."""
+        self.sound_label.setText(words)
+        self.sound_label.setToolTip(words)
+        self.sound_label.setVisible(bool(words))
+
+    def set_operator(self, name: str) -> None:
+        """From the alarm panel: the name acknowledgements are signed with."""
+        self.operator_label.setText(f"Operator: {name}")
+        self.operator_label.setToolTip("Acknowledgements and shelves carry this name (Alarms > Change operator…)")
+        self.operator_label.show()
 
     def _apply_status_tiles(self) -> None:
         snaps = status_snapshots(self.runtime.probes.results)

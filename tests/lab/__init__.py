@@ -7,6 +7,7 @@ See tests/lab/README.md for the apt packages, and tests/conftest.py for the pyte
 """
 
 from tests.lab import servers
+from tests.lab.audio import PulseAudioServer, SinkRecorder
 from tests.lab.fake_api import (
     BLACKMAGIC_STATUS,
     HDD_MONITOR_REPORT,
@@ -50,9 +51,11 @@ __all__ = [
     "NginxServer",
     "PostgresServer",
     "PrometheusServer",
+    "PulseAudioServer",
     "RtmpPublisher",
     "RtspServer",
     "ServerStartError",
+    "SinkRecorder",
     "TrayHost",
     "Xvfb",
     "free_port",
