@@ -39,9 +39,21 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
     app.setApplicationName("Vigil")
     app.setOrganizationName("Vigil")
     apply_theme(app)
-    runtime.start()
     window: MainWindow | None = None
     recordings = None
+
+    def quit_now() -> None:  # Vigil itself quits: the window's close question must not veto it
+        if window is not None:
+            window.allow_close()
+        app.quit()
+
+    def on_signal(*_args) -> None:
+        # queued: runs as soon as the event loop does, so a SIGTERM during start-up also ends the run
+        QTimer.singleShot(0, quit_now)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    runtime.start()
     try:
         window = MainWindow(runtime)
         from widgets.alarm_history import install_alarm_history_ui
@@ -58,14 +70,12 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
         if screen is not None:  # a wall uses the whole screen (also where no window manager maximizes)
             window.setGeometry(screen.availableGeometry())
         window.showMaximized()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: app.quit())
         # Python runs signal handlers only between bytecodes: wake the interpreter now and then.
         wake = QTimer()
         wake.timeout.connect(lambda: None)
         wake.start(250)
         if duration > 0:
-            QTimer.singleShot(int(duration * 1000), app.quit)
+            QTimer.singleShot(int(duration * 1000), quit_now)
         rc = app.exec()
         wake.stop()
     finally:

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self._set_title()
         self.resize(1600, 900)
         self._close_confirmed = False
+        self._quitting = False
         self.close_box: QMessageBox | None = None
         cfg = runtime.config
         self.frames = FrameService(runtime.supervisor, cfg.wall.paint_fps, self)
@@ -305,7 +306,7 @@ class MainWindow(QMainWindow):
         kiosk wall (``wall.kiosk``) cannot be closed from the desktop at all (stop Vigil from the OS: SIGTERM
         closes it cleanly)."""
         wall = self.runtime.config.wall
-        if wall.kiosk:
+        if wall.kiosk and not self._quitting:
             event.ignore()
             self.status_message.emit("This wall runs in kiosk mode: it cannot be closed from here.")
             return
@@ -332,6 +333,12 @@ class MainWindow(QMainWindow):
     def _confirm_close(self) -> None:
         self._close_confirmed = True
         self.close()
+
+    def allow_close(self) -> None:
+        """Vigil itself is quitting (SIGTERM, SIGINT, ``--duration``): no question, not even in kiosk mode.
+        Qt 6's ``quit()`` closes the windows first and a refused close would veto it."""
+        self._close_confirmed = True
+        self._quitting = True
 
     # ------------------------------------------------------------------ adding a camera where it belongs
     def add_camera_at(self, slot: int) -> None:

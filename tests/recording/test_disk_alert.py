@@ -76,14 +76,17 @@ def test_full_recording_disk_raises_alerts_and_keeps_closed_segments(rtsp_lab, t
         for s in after:
             assert decoded_pictures(s.path) >= 1, s.path
 
-        # space comes back: the recorder retries by itself, the alert resolves
+        # space comes back: the recorder retries by itself, the alarm clears (and, unacknowledged, stays
+        # in the list until an operator acknowledges it: ISA-18.2)
         svc.recorder("dock").reserve_bytes = 0
         n = len(after)
         wait_for(lambda: len(scan_segments(root)) > n and not svc.errors(), timeout=60, what="recording to resume")
-        resolved = []
-        wait_for(lambda: resolved.extend(e for e in engine.evaluate_once() if e.kind == "resolved") or resolved,
-                 timeout=10, what="the alert to resolve")  # fmt: skip
-        assert [e.alert.alertname for e in resolved] == ["RecordingStopped"]
+        cleared = []
+        wait_for(lambda: cleared.extend(e for e in engine.evaluate_once() if e.kind == "cleared") or cleared,
+                 timeout=10, what="the alarm to clear")  # fmt: skip
+        assert [e.alert.alertname for e in cleared] == ["RecordingStopped"]
+        stopped = next(a for a in engine.active() if a.alertname == "RecordingStopped")
+        assert engine.acknowledge(stopped.id, "night shift").status.value == "resolved"
     finally:
         pipe.stop()
         svc.stop()

@@ -106,3 +106,35 @@ def test_camera_form_sets_recording_and_motion(qtbot):
     cam = dlg.validate()
     assert cam is not None and cam.recording.mode == "motion" and cam.recording.pre_roll_s == 5.0
     assert cam.motion.enabled and cam.motion.sensitivity == 0.8
+
+
+def test_vigil_itself_quitting_is_never_vetoed_by_the_close_question(tmp_path):
+    """SIGTERM (and --duration) quit the window at once although closing by hand asks first: Qt 6's quit()
+    closes the windows, and a refused close would keep a wall running that its service manager stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    base = [sys.executable, str(root / "main.py"), "--demo", "--config", str(tmp_path / "v.json"), "--metrics-port",
+            "0", "--data-dir"]  # fmt: skip
+    r = subprocess.run([*base, str(tmp_path / "a"), "--duration", "3"], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and "window closed" in r.stderr, r.stderr[-3000:]
+    proc = subprocess.Popen([*base, str(tmp_path / "b")], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        log = tmp_path / "b" / "logs" / "vigil.log"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (log.exists() and "LIVE" in log.read_text(errors="replace")):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "window closed" in err, err[-3000:]
