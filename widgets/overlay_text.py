@@ -6,6 +6,7 @@ looks live" lives in one place.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,15 @@ STATE_COLORS = {
     StreamState.IDLE: "#6b7280",
 }
 CONDITION_COLOR = "#f0a020"
+# a down tile's stamp is text on a dark band, read from across the room: lighter than the badge colours
+# (white-on-colour badges), about 7:1 against black where the badges' red is 4:1
+STAMP_COLORS = {
+    StreamState.STALLED: "#ffc233",
+    StreamState.OFFLINE: "#ff5a5a",
+    StreamState.ERROR: "#ff4fd8",
+}
+RECOVERED_COLOR = "#5ee08a"  # the "recovered at" line: a lighter green than the LIVE badge, legible on dark
+RECOVERED_NOTICE_S = 60.0  # a tile says "recovered at … (down …)" this long after pictures came back
 
 
 @dataclass(frozen=True)
@@ -30,14 +40,62 @@ class OverlayText:
     color: str  # badge colour
     details: str  # "15.0 fps · 820 kb/s · 640x360 · H.264 · 45 ms"
     conditions: tuple[str, ...]
-    down: bool  # grey the picture and stamp it
-    stamp: str  # "OFFLINE since 14:03:12"
-    reason: str  # "connection refused: nothing listening at that address"
+    down: bool  # grey the picture and stamp it (``HealthSnapshot.is_down``, or disabled)
+    stamp: str  # "OFFLINE since 14:03:12": since the last picture, whatever the retries
+    reason: str  # "connection refused: nothing listening at that address"; LIVE: "recovered at …" or ""
     keyframes_only: bool
+    activity: str = ""  # what Vigil is doing about a down camera: "reconnecting: attempt 4 in 8 s"
+    stamp_color: str = ""  # a down stamp's text colour (STAMP_COLORS; "" = the badge colour)
 
 
 def clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "--:--:--"
+
+
+def duration(seconds: float) -> str:
+    """ "45 s", "3 min 12 s", "2 h 5 min": how long an outage lasted, in words read at a glance."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min" if s % 3600 // 60 else f"{s // 3600} h"
+
+
+def down_words(snap: HealthSnapshot, now: float) -> tuple[str, str, str, str]:
+    """(stamp, stamp colour, activity, reason) of a down camera (``snap.is_down``).
+
+    The stamp's time is when the pictures stopped (``down_since``): it stays put through every retry.
+    A reconnect (CONNECTING after a loss) is stamped OFFLINE (there is no picture; the badge says that
+    Vigil is connecting) and its reason is the failure that took the camera down, not "reconnecting".
+    """
+    st = snap.state
+    word = StreamState.OFFLINE if st is StreamState.CONNECTING else st
+    since = snap.down_since if snap.down_since is not None else snap.state_since
+    stamp = f"{word.value} since {clock(since)}"
+    n = snap.reconnect_attempt
+    if st is StreamState.CONNECTING:
+        activity = f"reconnecting: attempt {n} now" if n else "reconnecting now"
+        reason = snap.last_error or snap.reason
+    else:
+        reason = snap.reason
+        if snap.next_attempt_at is not None:
+            wait = max(0, math.ceil(snap.next_attempt_at - now))
+            when = f"in {wait} s" if wait else "now"
+            activity = f"reconnecting: attempt {n} {when}" if n else f"reconnecting {when}"
+        elif st is StreamState.STALLED:
+            activity = "still connected: waiting for pictures"
+        else:
+            activity = ""
+    return stamp, STAMP_COLORS[word], activity, reason
+
+
+def recovered_words(snap: HealthSnapshot, now: float) -> str:
+    """ "recovered at 14:05:10 (down 3 min 12 s)" for RECOVERED_NOTICE_S after pictures came back."""
+    at = snap.recovered_at
+    if snap.state is not StreamState.LIVE or at is None or not 0 <= now - at < RECOVERED_NOTICE_S:
+        return ""
+    return f"recovered at {clock(at)} (down {duration(snap.last_outage_s)})"
 
 
 def status_overlay(snap: HealthSnapshot, title: str) -> OverlayText:
@@ -53,7 +111,7 @@ def status_overlay(snap: HealthSnapshot, title: str) -> OverlayText:
         parts.append(snap.resolution)
     parts.append(f"API checked {clock(snap.state_since)}")
     details = " · ".join(parts)
-    down = st.is_down
+    down = snap.is_down
     reason = snap.reason
     if down:  # a down tile shows no bottom line: the figures go under the reason
         reason = f"{reason} · {details}" if reason else details
@@ -91,15 +149,16 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
             parts.append(snap.codec)
         if snap.latency_ms:
             parts.append(f"{snap.latency_ms:.0f} ms")
-    down = st.is_down
-    stamp = f"{st.value} since {clock(snap.state_since)}" if down else ""
-    if st is StreamState.IDLE and snap.reason == "disabled":
-        stamp, down = "DISABLED", True
-    reason = snap.reason if (down or st is StreamState.CONNECTING) else ""
-    if stamp == "DISABLED":
-        reason = "switched off in the camera list"
-    if st is StreamState.LIVE and snap.last_error and snap.last_error_at and time.time() - snap.last_error_at < 300:
-        reason = f"recovered at {clock(snap.state_since)} (was: {snap.last_error})"
+    now = time.time()
+    down = snap.is_down
+    stamp = stamp_color = activity = ""
+    reason = snap.reason if st is StreamState.CONNECTING else ""
+    if down:
+        stamp, stamp_color, activity, reason = down_words(snap, now)
+    elif st is StreamState.IDLE and snap.reason == "disabled":
+        stamp, down, reason = "DISABLED", True, "switched off in the camera list"
+    elif st is StreamState.LIVE:
+        reason = recovered_words(snap, now)
     return OverlayText(
         title=title,
         state=st.value,
@@ -110,4 +169,6 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
         stamp=stamp,
         reason=reason,
         keyframes_only=snap.keyframes_only,
+        activity=activity,
+        stamp_color=stamp_color,
     )

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
 from app.pipeline.frames import Frame
 from app.pipeline.state import HealthSnapshot
-from widgets.overlay_text import CONDITION_COLOR, OverlayText, overlay_text
+from widgets.overlay_text import CONDITION_COLOR, RECOVERED_COLOR, OverlayText, overlay_text
 
 TILE_MIME = "application/x-vigil-tile"
 _BG = QColor("#07090c")
@@ -52,6 +52,7 @@ class TileWidget(QWidget):
         self._layer_key: tuple | None = None
         self._layer_region = QRegion()  # where the layer has anything drawn (collected while drawing it)
         self._layer_rects: list[QRect] = []  # that region as non-overlapping rects, blitted per frame
+        self._word_rects: list[QRect] = []  # where the layer puts words and badges (the rest shows the picture)
         self._layer_built_at = 0.0
         self._figures_due_pending = False
         self._bands_key: tuple | None = None
@@ -171,6 +172,11 @@ class TileWidget(QWidget):
         """Record that the overlay layer being built draws inside *rect* (only those parts are blitted)."""
         self._layer_region = self._layer_region.united(QRegion(rect))
 
+    def _words(self, rect: QRect) -> QRect:
+        """Record that *rect* holds words or a badge (in colour); everything else on the tile is picture."""
+        self._word_rects.append(QRect(rect))
+        return rect
+
     def _overlay_layer(self, r: QRect, has_image: bool) -> QImage:
         """Text, badges and border rendered once per change into a transparent layer, then blitted per frame.
 
@@ -190,6 +196,7 @@ class TileWidget(QWidget):
         layer = QImage(max(1, r.width()), max(1, r.height()), QImage.Format.Format_ARGB32_Premultiplied)
         layer.fill(Qt.GlobalColor.transparent)
         self._layer_region = QRegion()
+        self._word_rects = []
         p = QPainter(layer)
         t = self._text
         if not self.camera_id:
@@ -247,7 +254,7 @@ class TileWidget(QWidget):
         box = QRect(r.left() + 4, r.bottom() - bottom_bar - h - 3, w, h)
         if pic is not None:
             self._mark(pic.toAlignedRect())
-        self._mark(box)
+        self._mark(self._words(box))
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(MOTION_COLOR))
         p.drawRoundedRect(box, 3, 3)
@@ -288,7 +295,7 @@ class TileWidget(QWidget):
         fm = QFontMetrics(f)
         w = fm.horizontalAdvance(t.state) + int(h * 0.7)
         rect = QRect(right - w, top, w, h)
-        self._mark(rect.adjusted(-h - 4, 0, 0, 0) if t.keyframes_only else rect)
+        self._mark(self._words(rect.adjusted(-h - 4, 0, 0, 0) if t.keyframes_only else rect))
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(t.color))
         p.drawRoundedRect(rect, 3, 3)
@@ -314,7 +321,7 @@ class TileWidget(QWidget):
     def _draw_overlay(self, p: QPainter, r: QRect, t: OverlayText, has_image: bool) -> None:
         fs = self._metrics(r)
         bar_h = int(fs * 1.7)
-        self._mark(QRect(r.left(), r.top(), r.width(), bar_h))
+        self._mark(self._words(QRect(r.left(), r.top(), r.width(), bar_h)))
         p.fillRect(QRect(r.left(), r.top(), r.width(), bar_h), QColor(0, 0, 0, 165))
         left = self._badge(p, r.right() - 3, r.top() + 3, bar_h - 6, t)
         p.setPen(QColor("#ffffff"))
@@ -329,7 +336,7 @@ class TileWidget(QWidget):
             p.setFont(f)
             x = r.left() + 4
             ch = int(fs * 1.25)
-            self._mark(QRect(r.left(), y, r.width(), ch))
+            self._mark(self._words(QRect(r.left(), y, r.width(), ch)))
             for c in t.conditions:
                 w = fm.horizontalAdvance(c) + 10
                 if x + w > r.right():
@@ -341,13 +348,19 @@ class TileWidget(QWidget):
                 p.drawText(QRect(x, y, w, ch), Qt.AlignmentFlag.AlignCenter, c)
                 x += w + 4
         bottom = t.details if not t.down else ""
-        if not bottom and t.reason and not t.down and has_image:
+        notice = t.reason if t.state == "LIVE" and has_image else ""  # "recovered at … (down …)"
+        if not bottom and t.reason and not t.down and has_image and not notice:
             bottom = t.reason
+        bar_top = r.bottom() + 1
+        if bottom and r.height() >= 60:
+            bar_top = r.bottom() - int(fs * 1.35) + 1
+        if notice and r.height() >= 60:
+            self._draw_notice(p, r, notice, bar_top)
         if bottom and r.height() >= 60:
             f = self._font(fs * 0.8)
             fm = QFontMetrics(f)
             bh = int(fs * 1.35)
-            self._mark(QRect(r.left(), r.bottom() - bh + 1, r.width(), bh))
+            self._mark(self._words(QRect(r.left(), r.bottom() - bh + 1, r.width(), bh)))
             p.fillRect(QRect(r.left(), r.bottom() - bh + 1, r.width(), bh), QColor(0, 0, 0, 150))
             p.setFont(f)
             p.setPen(QColor("#d8dde5"))
@@ -356,32 +369,63 @@ class TileWidget(QWidget):
                        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)  # fmt: skip
 
     def _draw_stamp(self, p: QPainter, r: QRect, t: OverlayText) -> None:
+        """A down (or pictureless) tile's words, centred on a dark band over the greyed picture:
+
+        the stamp (``OFFLINE since 21:53:13``, 1.35x the tile's text size, bold, in the state's colour),
+        what Vigil is doing (``reconnecting: attempt 4 in 8 s``, 1x, bold, white) and why (the reason,
+        0.9x, wrapped). Sized from ``_metrics`` like the rest of the overlay, so the stamp of a 4x4 tile on
+        a 1080p monitor is ~25 px high: readable from across a control room.
+        """
         self._mark(r)  # a down or pictureless tile repaints rarely: the whole layer
         fs = self._metrics(r)
         stamp = t.stamp or ("CONNECTING…" if t.state == "CONNECTING" else "NO PICTURE")
         # a down tile's stamp, and a status tile's own state word ("API: RUNNING"), in the state's colour
-        color = QColor(t.color) if t.down or t.stamp else QColor("#8a93a0")
-        f = self._font(fs * 1.35, bold=True)
-        p.setFont(f)
-        fm = QFontMetrics(f)
+        color = QColor(t.stamp_color or t.color) if t.down or t.stamp else QColor("#8a93a0")
         box = r.adjusted(8, int(fs * 2), -8, -8)
-        text = fm.elidedText(stamp, Qt.TextElideMode.ElideRight, box.width())
+        f = self._font(fs * 1.35, bold=True)
+        fm = QFontMetrics(f)
         lh = fm.height()
+        act_f = self._font(fs, bold=True)
+        afm = QFontMetrics(act_f)
+        ah = afm.height() + 2 if t.activity else 0
         reason_f = self._font(fs * 0.9)
         rfm = QFontMetrics(reason_f)
         reason_rect = rfm.boundingRect(QRect(0, 0, box.width(), 1000), Qt.TextFlag.TextWordWrap, t.reason)
-        total = lh + (reason_rect.height() + 4 if t.reason else 0)
+        total = lh + ah + (reason_rect.height() + 4 if t.reason else 0)
         top = box.top() + max(0, (box.height() - total) // 2)
+        band = self._words(QRect(r.left(), top - 4, r.width(), min(total + 8, r.bottom() - top + 4)))
         if t.down:
-            band = QRect(r.left(), top - 4, r.width(), total + 8)
             p.fillRect(band, QColor(0, 0, 0, 170))
+        p.setFont(f)
         p.setPen(color)
-        p.drawText(QRect(box.left(), top, box.width(), lh), Qt.AlignmentFlag.AlignCenter, text)
+        p.drawText(QRect(box.left(), top, box.width(), lh), Qt.AlignmentFlag.AlignCenter,
+                   fm.elidedText(stamp, Qt.TextElideMode.ElideRight, box.width()))  # fmt: skip
+        y = top + lh
+        if t.activity:
+            p.setFont(act_f)
+            p.setPen(QColor("#ffffff"))
+            p.drawText(QRect(box.left(), y + 2, box.width(), afm.height()), Qt.AlignmentFlag.AlignCenter,
+                       afm.elidedText(t.activity, Qt.TextElideMode.ElideRight, box.width()))  # fmt: skip
+            y += ah
         if t.reason:
             p.setFont(reason_f)
             p.setPen(QColor("#e6e9ee"))
-            p.drawText(QRect(box.left(), top + lh + 4, box.width(), min(reason_rect.height(), box.bottom() - top - lh)),
+            p.drawText(QRect(box.left(), y + 4, box.width(), max(0, min(reason_rect.height(), box.bottom() - y - 4))),
                        Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, t.reason)  # fmt: skip
+
+    def _draw_notice(self, p: QPainter, r: QRect, text: str, bottom: int) -> None:
+        """The "recovered at 14:05:10 (down 3 min 12 s)" line of a LIVE tile, on a band just above *bottom*."""
+        fs = self._metrics(r)
+        f = self._font(fs * 0.9, bold=True)
+        fm = QFontMetrics(f)
+        h = int(fs * 1.45)
+        band = QRect(r.left(), bottom - h, r.width(), h)
+        self._mark(self._words(band))
+        p.fillRect(band, QColor(0, 0, 0, 170))
+        p.setFont(f)
+        p.setPen(QColor(RECOVERED_COLOR))
+        p.drawText(band.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                   fm.elidedText(text, Qt.TextElideMode.ElideRight, band.width() - 12))  # fmt: skip
 
     # ------------------------------------------------------------------ interaction
     def mousePressEvent(self, event) -> None:

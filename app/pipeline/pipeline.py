@@ -48,7 +48,7 @@ from app.pipeline.source import (
     demo_outage_active,
     open_source,
 )
-from app.pipeline.state import HealthSnapshot, StreamState
+from app.pipeline.state import HealthSnapshot, StreamState, transition
 from app.priority import lower_current_thread_priority
 from app.secrets import mask_url
 
@@ -311,8 +311,10 @@ class CameraPipeline:
         self._rx_video = RateMeter()
         self._rx_bytes = RateMeter()
         self._decoded = RateMeter()
-        self._last_frame_at = 0.0  # monotonic
-        self._last_packet_at = 0.0
+        self._last_frame_at = 0.0  # monotonic; also reset at each connect (the stall timer starts there)
+        self._last_picture_at = 0.0  # monotonic: the last decoded picture, ever (the start of an outage)
+        self._last_packet_at = 0.0  # monotonic: the last video packet, or the connect (a hung read's silence)
+        self._back_at: float | None = None  # UNIX time of the first picture after an outage, awaiting a second
         self._last_keyframe_at = 0.0
         self._connected = False
         self._latency_ema = 0.0
@@ -356,7 +358,7 @@ class CameraPipeline:
             ok = ok and not t.is_alive()
         if ok:
             self._threads = []
-        self._update(state=StreamState.IDLE, reason="stopped")
+        self._update(state=StreamState.IDLE, reason="stopped", next_attempt_at=None)
         return ok
 
     @property
@@ -444,7 +446,7 @@ class CameraPipeline:
         if snap.state is StreamState.LIVE and silent_for > self.options.stall_after_s:
             with self._lock:
                 self._snap = replace(self._snap, stalls_total=self._snap.stalls_total + 1)
-            self._set_state(StreamState.STALLED, f"no picture for {silent_for:.0f} s (connected)")
+            self._set_state(StreamState.STALLED, f"connected, but no picture for {silent_for:.0f} s")
 
     # ------------------------------------------------------------------ internals: state
 
@@ -452,18 +454,21 @@ class CameraPipeline:
         with self._lock:
             self._snap = replace(self._snap, **fields)
 
-    def _set_state(self, new: StreamState, reason: str) -> None:
+    def _set_state(
+        self, new: StreamState, reason: str, next_in_s: float | None = None, back_at: float | None = None
+    ) -> None:
+        """Change state with the outage facts in the same snapshot (``state.transition``: listeners see both).
+
+        Decided under the lock: the watchdog (STALLED), the decoder (LIVE) and the demux thread (failures,
+        *next_in_s* = the wait before its next attempt) may change state at the same moment.
+        """
         with self._lock:
             old = self._snap.state
-            if old is new and self._snap.reason == reason:
+            snap = transition(self._snap, new, reason, time.time(), last_picture_at=self._last_picture_time(),
+                              next_in_s=next_in_s, back_at=back_at)  # fmt: skip
+            if snap is self._snap:
                 return
-            fields: dict = {"state": new, "reason": reason}
-            if old is not new:
-                fields["state_since"] = time.time()
-            if new in (StreamState.OFFLINE, StreamState.ERROR, StreamState.STALLED):
-                fields["last_error"] = reason
-                fields["last_error_at"] = time.time()
-            self._snap = replace(self._snap, **fields)
+            self._snap = snap
             listeners = list(self._state_listeners)
         if old is not new:
             log.info("%s [%s]: %s -> %s (%s)", self.camera_id, self.variant, old, new, reason)
@@ -472,6 +477,12 @@ class CameraPipeline:
                     cb(self, old, new, reason)
                 except Exception:  # a faulty listener must not kill the pipeline
                     log.exception("state listener failed for %s", self.camera_id)
+
+    def _last_picture_time(self) -> float | None:
+        """UNIX time of the last decoded picture (None if there never was one)."""
+        if not self._last_picture_at:
+            return None
+        return time.time() - max(0.0, time.monotonic() - self._last_picture_at)
 
     # ------------------------------------------------------------------ internals: demux thread
 
@@ -488,39 +499,49 @@ class CameraPipeline:
         except SourceError as e:
             self._set_state(e.state, e.reason)
             return
-        attempt = 0
+        attempt = 0  # failed connections in a row: the backoff's exponent
         first_connect = True
         try:
             while not self._stop.is_set():
-                self._set_state(StreamState.CONNECTING, "connecting" if first_connect else "reconnecting")
-                had_frames = False
+                if first_connect:
+                    self._set_state(StreamState.CONNECTING, "connecting")
+                else:
+                    n = self._snap.reconnect_attempt  # written by this thread only (and reset on recovery)
+                    self._set_state(StreamState.CONNECTING, f"reconnecting (attempt {n})" if n else "reconnecting")
+                frames_before = self._frames_decoded
+                self._back_at = None  # a lone picture flushed by the last connection does not carry over
+                ended = SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
                 try:
-                    had_frames = self._run_connection(spec)
+                    self._run_connection(spec)
                 except SourceError as e:
-                    self._set_state(e.state, e.reason)
+                    ended = e
                     log.debug("%s: %s", self.camera_id, e.detail)
                 finally:
                     self._connected = False
                 if self._stop.is_set():
                     break
+                # a connection that produced pictures resets the backoff (it nearly always ends in an error:
+                # a live stream does not end by itself, so this cannot be _run_connection's return value)
+                had_frames = self._frames_decoded > frames_before
                 attempt = 0 if had_frames else attempt + 1
                 if not first_connect or had_frames:
                     with self._lock:
                         self._snap = replace(self._snap, reconnects_total=self._snap.reconnects_total + 1)
                 first_connect = False
-                self._wait(backoff_delay(attempt, opts.backoff_initial_s, opts.backoff_cap_s))
+                delay = backoff_delay(attempt, opts.backoff_initial_s, opts.backoff_cap_s)
+                self._set_state(ended.state, ended.reason, next_in_s=delay)
+                self._wait(delay)
         except _Stop:
             pass
         except Exception as e:  # last line of defence: the pipeline reports, never dies silently
             log.exception("%s: demux thread crashed", self.camera_id)
             self._set_state(StreamState.ERROR, f"internal error: {type(e).__name__}")
 
-    def _run_connection(self, spec: SourceSpec) -> bool:
-        """One connection: open, demux until lost/stopped. Returns True if it decoded any frame."""
+    def _run_connection(self, spec: SourceSpec) -> None:
+        """One connection: open, demux until lost (raises SourceError) or stopped (raises _Stop)."""
         opts = self.options
         t_open = time.monotonic()
         container = open_source(spec, opts.open_timeout_s, opts.read_timeout_s)
-        frames_before = self._frames_decoded
         sinks_opened: list[PacketSink] = []
         try:
             if not container.streams.video:
@@ -542,7 +563,7 @@ class CameraPipeline:
                 meter.reset()
             self._last_keyframe_at = 0.0
             self._connected = True
-            self._last_frame_at = time.monotonic()  # stall timer starts at connect
+            self._last_frame_at = self._last_packet_at = time.monotonic()  # stall timer starts at connect
             with self._lock:
                 sinks = list(self._packet_sinks)
             for s in sinks:
@@ -560,7 +581,9 @@ class CameraPipeline:
         except _Stop:
             raise
         except Exception as e:
-            raise classify_error(e, spec.secrets) from None
+            # a read that failed after this long without a packet was (most likely) PyAV's read time-out
+            silent = time.monotonic() - self._last_packet_at
+            raise classify_error(e, spec.secrets, waited_s=silent, timeout_s=opts.read_timeout_s) from None
         finally:
             # The decoder must be done with this stream's codec context before the container goes. Inline,
             # that is so when put() returns; a decode thread acknowledges it, unless it has ended (stop or
@@ -579,7 +602,6 @@ class CameraPipeline:
                 container.close()
             except Exception:
                 pass
-        return self._frames_decoded > frames_before
 
     def _pick_video_stream(self, container):
         """One rendition of a multi-rendition source (HLS master playlist): the smallest that still fills
@@ -684,7 +706,7 @@ class CameraPipeline:
 
     def _on_frame(self, frame: av.VideoFrame, arrived: float, t_open: float, first: bool) -> None:
         now = time.monotonic()
-        self._last_frame_at = now
+        self._last_frame_at = self._last_picture_at = now
         self._decoded.add(1.0, now)
         self._frames_decoded += 1
         snap = self._snap
@@ -718,7 +740,15 @@ class CameraPipeline:
         latency = done - arrived
         self._latency_ema = 0.9 * self._latency_ema + 0.1 * latency if self._latency_ema else latency
         if snap.state is not StreamState.LIVE:
-            self._set_state(StreamState.LIVE, "receiving pictures")
+            if snap.down_since is not None and self._back_at is None:
+                # After an outage it takes a second picture to be back: when a hung RTSP server's socket
+                # times out, FFmpeg flushes the frame its depacketiser held, one picture from before the
+                # hang that would otherwise flash the tile LIVE (seen against the lab server: 2 s after
+                # SIGSTOP). A camera that is really back sends the next one a frame interval later.
+                self._back_at = time.time()
+            else:
+                self._set_state(StreamState.LIVE, "receiving pictures", back_at=self._back_at)
+                self._back_at = None
 
 
 def _codec_label(name: str) -> str:

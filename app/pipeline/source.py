@@ -24,8 +24,7 @@ DEMO_PATTERNS = {
     "testsrc2": "testsrc2=size={size}:rate={rate}",
     "mandelbrot": "mandelbrot=size={size}:rate={rate}",
     "life": (
-        "life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=0x2e4a6b:mold_color=0x2e4a6b"
-        ":life_color=0xf1c453"
+        "life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=0x2e4a6b:mold_color=0x2e4a6b:life_color=0xf1c453"
     ),
     "cellauto": "cellauto=size={size}:rate={rate}:rule=110:scroll=1",
     "zoneplate": "zoneplate=size={size}:rate={rate}:kt2=16:ky=8:kx=8:xo=100",
@@ -142,6 +141,7 @@ def open_source(spec: SourceSpec, open_timeout_s: float, read_timeout_s: float) 
         raise SourceError(StreamState.OFFLINE, "connection refused (demo outage)")
     if spec.format is None and "://" in spec.target:
         resolve_host(spec.target)
+    t0 = time.monotonic()
     try:
         return av.open(
             spec.target,
@@ -150,7 +150,8 @@ def open_source(spec: SourceSpec, open_timeout_s: float, read_timeout_s: float) 
             timeout=(open_timeout_s, read_timeout_s),
         )
     except Exception as e:
-        raise classify_error(e, spec.secrets, opening=True) from None
+        waited = time.monotonic() - t0
+        raise classify_error(e, spec.secrets, opening=True, waited_s=waited, timeout_s=open_timeout_s) from None
 
 
 _URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://\S*")
@@ -161,8 +162,53 @@ def _code(text: str, status: int) -> bool:
     return re.search(rf"(?<![\w.:/-]){status}(?![\w.-])", text) is not None
 
 
-def classify_error(exc: BaseException, secrets: tuple[str, ...] = (), opening: bool = False) -> SourceError:
-    """Map a PyAV/FFmpeg/OS exception to (state, words). Never leaks the URL's password."""
+# What FFmpeg returns when PyAV's interrupt callback ends a call blocked past its time-out depends on the
+# protocol's read loop, not on what happened: RTSP's reply reader turns the abort into AVERROR_INVALIDDATA
+# (a server that accepts the connection and never answers read "invalid data: not a stream Vigil can
+# read"), HTTP/RTMP into AVERROR_EXIT, socket options into ETIMEDOUT/EIO/EAGAIN. So a call that blocked
+# for its whole time-out and then failed with one of these is a time-out, whatever the code says.
+_ABORT_ERRNOS = frozenset({errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR})
+_TIMEOUT_SLACK = 0.9  # the interrupt fires once the time-out has passed; allow for clock granularity
+
+
+def _interrupted(exc: BaseException, waited_s: float | None, timeout_s: float | None) -> bool:
+    """True when *exc* is PyAV's time-out interrupt (or a socket time-out), in whatever code it came back."""
+    if isinstance(exc, av.error.ExitError | av.error.TimeoutError | TimeoutError):
+        return True
+    if getattr(exc, "errno", None) == errno.ETIMEDOUT:
+        return True
+    if waited_s is None or not timeout_s or waited_s < timeout_s * _TIMEOUT_SLACK:
+        return False
+    return isinstance(exc, av.error.InvalidDataError) or getattr(exc, "errno", None) in _ABORT_ERRNOS
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.0f} s" if s >= 1.5 else f"{s:.1f} s"
+
+
+def timeout_reason(opening: bool, waited_s: float | None, timeout_s: float | None) -> str:
+    """Words for a time-out, by the phase it hit: opening (no answer) or reading (hung: connected, silent)."""
+    n = max(waited_s or 0.0, timeout_s or 0.0)
+    if opening:
+        return f"timed out connecting: no answer in {_seconds(n)}" if n else "timed out connecting: no answer"
+    return f"hung: connected, but no data for {_seconds(n)}" if n else "hung: connected, but no data"
+
+
+def classify_error(
+    exc: BaseException,
+    secrets: tuple[str, ...] = (),
+    opening: bool = False,
+    *,
+    waited_s: float | None = None,
+    timeout_s: float | None = None,
+) -> SourceError:
+    """Map a PyAV/FFmpeg/OS exception to (state, words). Never leaks the URL's password.
+
+    *opening*: the error ended the open (connect, handshake, stream probe), else a read of a connected
+    stream. *waited_s*: how long the failed call (open) or the connection (read: since the last packet)
+    had been without data; *timeout_s*: the time-out in force. With both, a time-out interrupt that
+    FFmpeg reported as some other error is still said as a time-out (see ``_ABORT_ERRNOS``).
+    """
     detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
     # Match words in the message, never in the URL it quotes: "Connection refused: 'rtsp://h:38401/cam1'"
     # once read as "401 unauthorized" (the port held 401).
@@ -180,9 +226,8 @@ def classify_error(exc: BaseException, secrets: tuple[str, ...] = (), opening: b
         return SourceError(st, "server error (HTTP 5xx)", detail)
     if isinstance(exc, av.error.ConnectionResetError):
         return SourceError(st, "connection reset by the server", detail)
-    if isinstance(exc, av.error.ExitError | av.error.TimeoutError) or "timed out" in text or "timeout" in text:
-        what = "timed out connecting" if opening else "timed out: no data from the camera"
-        return SourceError(st, what, detail)
+    if _interrupted(exc, waited_s, timeout_s) or "timed out" in text or "timeout" in text:
+        return SourceError(st, timeout_reason(opening, waited_s, timeout_s), detail)
     if (
         "name or service not known" in text
         or "temporary failure in name resolution" in text
