@@ -73,8 +73,8 @@ def add_recording(runtime: Runtime) -> RecorderService:
     retention = RetentionService(runtime.config.recording, root, index, open_paths=lambda: [
         s.current_path for s in recorder.statuses().values() if s.current_path])  # fmt: skip
     motion.subscribe(recorder.on_motion)
-    runtime.supervisor.add_pipeline_hook(motion.attach)
-    runtime.supervisor.add_pipeline_hook(recorder.attach)
+    runtime.supervisor.add_pipeline_hook(motion.attach)  # motion on the tile (sub) stream: cheap to analyse
+    runtime.supervisor.add_record_hook(recorder.attach)  # recording from the main stream: evidence
     runtime.motion, runtime.recording, runtime.retention = motion, recorder, retention
     return recorder
 
@@ -111,6 +111,18 @@ def recording_disk_watch(config: AppConfig, recorder: RecorderService) -> DiskWa
                      f"recording stops below {stops_below_mb:g} MiB")  # fmt: skip
 
 
+def _recording_errors(runtime: Runtime):
+    """The recorders' errors, and the cameras whose recorded main stream is down (no packets reach the
+    recorder then, while the sub-stream on the wall may look fine): both raise RecordingStopped."""
+    recorder = runtime.recording
+    assert recorder is not None
+
+    def errors() -> dict[str, str]:
+        return {**runtime.supervisor.recording_source_errors(), **recorder.errors()}
+
+    return errors
+
+
 def add_alerts(runtime: Runtime) -> AlertEngine:
     """The alert engine over everything built before it: camera snapshots, probe results, the recorders'
     errors and the free space of Vigil's data disk and the recordings disk; persisted through the store."""
@@ -122,7 +134,7 @@ def add_alerts(runtime: Runtime) -> AlertEngine:
         probe_results=runtime.probes.results.all if runtime.probes is not None else None,
         disk_paths=[runtime.paths.data_dir],
         disk_watches=[recording_disk_watch(runtime.config, recorder)] if recorder is not None else [],
-        recording_errors=recorder.errors if recorder is not None else None,
+        recording_errors=_recording_errors(runtime) if recorder is not None else None,
     )
     runtime.alerts = engine
     return engine

@@ -97,6 +97,9 @@ class CameraRecordingSettings(_Model):
     mode: Literal["off", "continuous", "motion"] = "off"
     pre_roll_s: float = Field(5.0, ge=0, le=60)
     post_roll_s: float = Field(10.0, ge=0, le=600)
+    stream: Literal["main", "sub"] = Field(
+        "main", description="which stream is recorded when the camera has a sub-stream: evidence is the main one"
+    )
 
 
 _RESOLUTION_RE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")

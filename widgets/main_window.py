@@ -139,6 +139,8 @@ class MainWindow(QMainWindow):
         self.tile_context_menu_hooks: list[Callable[[QMenu, str], None]] = self.wall.context_menu_hooks
         if runtime.motion is not None:
             self.frames.on_each_health(self._apply_motion)
+        if runtime.recording is not None:
+            self.frames.on_each_health(self._apply_recording)
         # status tiles: streams known only from the analytics API (probe results), at the health rate
         if runtime.probes is not None:
             self.frames.on_each_health(self._apply_status_tiles)
@@ -613,6 +615,12 @@ class MainWindow(QMainWindow):
         boxes = {c.id: c.motion.show_boxes for c in self.runtime.config.cameras}
         for view in [self.wall, *(w.view for w in self.page_windows)]:
             view.apply_motion(states, boxes)
+
+    def _apply_recording(self) -> None:
+        """REC badges (2 Hz, with the health timer) from the recorders' frozen statuses."""
+        recording = {cid for cid, st in self.runtime.recording.statuses().items() if st.state == "recording"}
+        for view in [self.wall, *(w.view for w in self.page_windows)]:
+            view.apply_recording(recording)
 
     def shutdown(self) -> None:
         """Stop timers, close page windows, finish pending config writes. Idempotent."""

@@ -25,6 +25,7 @@ TILE_MIME = "application/x-vigil-tile"
 _BG = QColor("#07090c")
 _SELECT = QColor("#4fb3ff")
 FIGURES_REFRESH_S = 1.0  # fps/bitrate/latency figures on a tile refresh at most this often
+REC_COLOR = "#b71c1c"  # the REC badge: a dark red, apart from the OFFLINE badge's brighter one
 MOTION_COLOR = "#35d0c0"  # teal: distinct from the state colours (green/blue/amber/red/magenta)
 
 
@@ -64,6 +65,7 @@ class TileWidget(QWidget):
         self.frames_painted = 0
         # motion marker: (active, regions as (x, y, w, h) normalised to the picture, labels)
         self._motion: tuple[bool, tuple, tuple] = (False, (), ())
+        self._recording = False  # the camera's recorder is writing: a REC badge beside the state
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
         self.setAcceptDrops(True)
@@ -119,6 +121,16 @@ class TileWidget(QWidget):
     @property
     def motion_active(self) -> bool:
         return self._motion[0]
+
+    def set_recording(self, on: bool) -> None:
+        """The REC badge: the camera's recorder is writing a segment now (from the recorder's status)."""
+        if bool(on) != self._recording:
+            self._recording = bool(on)
+            self.update()
+
+    @property
+    def recording(self) -> bool:
+        return self._recording
 
     def overlay(self) -> OverlayText:
         return self._text
@@ -184,7 +196,7 @@ class TileWidget(QWidget):
         every frame cost more than the pictures themselves.
         """
         key = (self._text, r.width(), r.height(), has_image, self.camera_id, self.show_overlay, self.selected,
-               self.drop_target, self._motion, getattr(self, "alarm_color", None))  # fmt: skip
+               self.drop_target, self._motion, getattr(self, "alarm_color", None), self._recording)  # fmt: skip
         if self._layer is not None and key == self._layer_key:
             return self._layer
         if self._layer is not None and self._only_figures_changed(key):
@@ -311,6 +323,18 @@ class TileWidget(QWidget):
             p.setPen(QColor("#101317"))
             p.drawText(kr, Qt.AlignmentFlag.AlignCenter, "K")
             x = kr.left()
+        if self._recording:
+            rec = "● REC"
+            rw = fm.horizontalAdvance(rec) + int(h * 0.6)
+            rr = QRect(x - rw - 4, top, rw, h)
+            self._mark(self._words(rr))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(REC_COLOR))
+            p.drawRoundedRect(rr, 3, 3)
+            p.setPen(QColor("#ffffff"))
+            p.setFont(f)
+            p.drawText(rr, Qt.AlignmentFlag.AlignCenter, rec)
+            x = rr.left()
         return x
 
     def _draw_badge_only(self, p: QPainter, r: QRect, t: OverlayText) -> None:

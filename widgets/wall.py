@@ -264,6 +264,12 @@ class WallView(QWidget):
             boxes = tuple((g.x, g.y, g.w, g.h) for g in st.regions) if show_boxes.get(cid) else ()
             t.set_motion(st.active, boxes, tuple(st.labels))
 
+    def apply_recording(self, recording: set[str]) -> None:
+        """REC badges: the cameras whose recorder is writing now."""
+        for t in [*self.tiles, self.focus_tile]:
+            cid = self.focused if t is self.focus_tile else t.camera_id
+            t.set_recording(bool(cid) and cid in recording)
+
     def _apply_focus_snapshot(self) -> None:
         snap = self._snapshot(self.focused, self.frames.snapshots)
         if self._main_live:

@@ -443,7 +443,11 @@ class CameraPipeline:
         if not self._connected:
             return
         silent_for = t - self._last_frame_at if self._last_frame_at else 0.0
-        if snap.state is StreamState.LIVE and silent_for > self.options.stall_after_s:
+        limit = self.options.stall_after_s
+        if self._keyframes_only:
+            # one picture per GOP: a camera with 4-10 s between keyframes is not stalled between two of them
+            limit += 2 * self._keyframe_interval
+        if snap.state is StreamState.LIVE and silent_for > limit:
             with self._lock:
                 self._snap = replace(self._snap, stalls_total=self._snap.stalls_total + 1)
             self._set_state(StreamState.STALLED, f"connected, but no picture for {silent_for:.0f} s")

@@ -1,5 +1,13 @@
 """The supervisor owns every camera pipeline: builds them from config, watches them, stops them.
 
+Pipelines per camera, one network connection each: the **tile** pipeline (the sub-stream when there is one)
+feeds the wall, motion and picture health; a camera that records its main stream (``recording.stream``,
+default "main", when it has a sub-stream) also has a persistent **main** pipeline that feeds the recorder.
+That one decodes keyframes only (about 1 picture a second: health and LIVE state at a fraction of the
+cost) until the operator focuses the camera, when the focused view decodes from that same connection
+instead of opening a second one; unfocused, it goes back to keyframes. Without a recorded main stream,
+focusing opens a main pipeline for the view and closes it afterwards.
+
 One watchdog thread polls all pipelines (stall detection) instead of one timer per camera. State
 changes are fanned out to subscribers (store, alerts, the Qt adapter) on the pipeline threads;
 subscribers queue their work and return.
@@ -37,6 +45,16 @@ StateSubscriber = Callable[[StateChange], None]
 PipelineHook = Callable[[CameraPipeline, CameraConfig], None]
 
 
+def records_main(cam: CameraConfig) -> bool:
+    """The camera records its main stream on a pipeline of its own (it has a sub-stream for the tile)."""
+    return bool(cam.sub_url) and cam.recording.mode != "off" and cam.recording.stream == "main"
+
+
+def recording_variant(cam: CameraConfig) -> str:
+    """Which of the camera's pipelines feeds its recorder."""
+    return MAIN if records_main(cam) else TILE
+
+
 def pipeline_options(settings: PipelineSettings, cam: CameraConfig, variant: str = TILE) -> PipelineOptions:
     return PipelineOptions(
         # The focused main stream (often 1080p+) decodes on its own thread so the demux never waits on
@@ -65,6 +83,8 @@ class Supervisor:
         self._pipelines: dict[tuple[str, str], CameraPipeline] = {}
         self._subscribers: list[StateSubscriber] = []
         self._hooks: list[PipelineHook] = []
+        self._record_hooks: list[PipelineHook] = []
+        self._viewed_main: set[str] = set()  # cameras whose main pipeline a focused view decodes now
         self._stop = threading.Event()
         self._poll_interval = poll_interval_s
         self._watchdog: threading.Thread | None = None
@@ -79,7 +99,7 @@ class Supervisor:
         self._stop.clear()
         for cam in self._config.cameras:
             if cam.enabled:
-                self._start_pipeline(cam, TILE)
+                self._start_camera(cam)
         self._watchdog = threading.Thread(target=self._watch, name="supervisor:watchdog", daemon=True)
         self._watchdog.start()
 
@@ -114,7 +134,7 @@ class Supervisor:
                     p.rename(new[cid].name, new[cid].group)
         for cid, cam in new.items():
             if cam.enabled and (cid, TILE) not in self._pipelines:
-                self._start_pipeline(cam, TILE)
+                self._start_camera(cam)
 
     # -------------------------------------------------------------- pipelines
 
@@ -123,6 +143,16 @@ class Supervisor:
         with self._lock:
             self._hooks.append(hook)
             existing = [(p, self._config.camera(cid)) for (cid, v), p in self._pipelines.items() if v == TILE]
+        for p, cam in existing:
+            hook(p, cam)
+
+    def add_record_hook(self, hook: PipelineHook) -> None:
+        """*hook(pipeline, camera)* runs for the pipeline that feeds each camera's recorder (the persistent
+        main pipeline of a camera that records its main stream, else the tile pipeline), now and later."""
+        with self._lock:
+            self._record_hooks.append(hook)
+            existing = [(p, cam) for (cid, v), p in self._pipelines.items()
+                        if v == recording_variant(cam := self._config.camera(cid))]  # fmt: skip
         for p, cam in existing:
             hook(p, cam)
 
@@ -139,19 +169,47 @@ class Supervisor:
             return list(self._pipelines.values())
 
     def open_main(self, camera_id: str) -> CameraPipeline | None:
-        """Open the camera's main stream (focused view). None if the tile already shows the main stream."""
+        """The camera's main stream for the focused view. None if the tile already shows the main stream.
+        A camera recording its main stream already has that connection: the view decodes from it (every
+        frame from the next keyframe on) instead of opening a second one."""
         cam = self._config.camera(camera_id)
         if not cam.sub_url or not cam.enabled:
             return None
         with self._lock:
             p = self._pipelines.get((camera_id, MAIN))
-        return p or self._start_pipeline(cam, MAIN)
+            self._viewed_main.add(camera_id)
+        if p is not None:
+            p.set_keyframes_only(False)
+            return p
+        return self._start_pipeline(cam, MAIN)
 
     def close_main(self, camera_id: str) -> None:
+        """The focused view is gone: a recording main pipeline goes back to keyframes only, another stops."""
+        try:
+            keep = records_main(self._config.camera(camera_id))
+        except KeyError:
+            keep = False
         with self._lock:
-            p = self._pipelines.pop((camera_id, MAIN), None)
-        if p is not None:
+            self._viewed_main.discard(camera_id)
+            p = self._pipelines.get((camera_id, MAIN)) if keep else self._pipelines.pop((camera_id, MAIN), None)
+        if p is None:
+            return
+        if keep:
+            p.set_keyframes_only(True)
+        else:
             threading.Thread(target=p.stop, name=f"stop:{camera_id}:main", daemon=True).start()
+
+    def recording_source_errors(self) -> dict[str, str]:
+        """camera id -> words, for cameras whose recorded main stream is down while recording is on: the
+        recorder gets no packets then, and the wall (showing the sub-stream) may look fine."""
+        out: dict[str, str] = {}
+        for cam in self._config.cameras:
+            if cam.enabled and records_main(cam):
+                p = self.pipeline(cam.id, MAIN)
+                snap = p.snapshot() if p is not None else None
+                if snap is not None and snap.is_down:
+                    out[cam.id] = f"main stream {str(snap.state).lower()}: {snap.reason or 'no pictures'}"
+        return out
 
     def snapshots(self) -> dict[str, HealthSnapshot]:
         """Tile-stream health per camera id, for every configured camera (disabled ones as IDLE)."""
@@ -167,14 +225,23 @@ class Supervisor:
 
     # -------------------------------------------------------------- internals
 
+    def _start_camera(self, cam: CameraConfig) -> None:
+        self._start_pipeline(cam, TILE)
+        if records_main(cam) and (cam.id, MAIN) not in self._pipelines:
+            self._start_pipeline(cam, MAIN)
+
     def _start_pipeline(self, cam: CameraConfig, variant: str) -> CameraPipeline:
         url = cam.url if variant == MAIN else cam.tile_url
         p = CameraPipeline(cam.id, cam.name, url, group=cam.group, variant=variant,
                            options=pipeline_options(self._config.pipeline, cam, variant))  # fmt: skip
         p.add_state_listener(self._on_state_changed)
+        if variant == MAIN and records_main(cam) and cam.id not in self._viewed_main:
+            p.set_keyframes_only(True)  # recording only: health from keyframes, no full decode
         with self._lock:
             self._pipelines[(cam.id, variant)] = p
             hooks = list(self._hooks) if variant == TILE else []
+            if variant == recording_variant(cam):
+                hooks += self._record_hooks
         for hook in hooks:
             try:
                 hook(p, cam)
