@@ -10,9 +10,12 @@ the debounce restarts and the alert never fires. Here:
   ``since`` = the outage start, so the debounce counts from when the camera left LIVE. An outage that never
   got past CONNECTING (a camera that never answers) is reported as CameraOffline. IDLE (disabled, not
   started) ends the outage without an alert.
-* **Drop** = LIVE followed by a down state (OFFLINE/ERROR/STALLED). A LIVE -> CONNECTING -> LIVE cycle
-  (a file source looping at end of file) is not a drop. A LIVE spell shorter than the evaluation interval
-  is still seen: ``frames_decoded_total`` grew while both samples were not LIVE.
+* **Drop** = a real recovery followed by a down state (OFFLINE/ERROR/STALLED): LIVE seen, or a recovery the
+  pipeline recorded between two samples (its ``recovered_at`` moved: two new pictures after an outage). A
+  LIVE -> CONNECTING -> LIVE cycle (a file source looping at end of file) is not a drop, and neither is a
+  reconnect attempt within one outage, nor a stray picture decoded during it (a hung RTSP server's socket
+  timing out releases one held frame: counting decoded frames made one outage "4 drops in 10 min").
+* The outage starts at the pipeline's ``down_since`` (the last good picture) when the snapshot has one.
 * **Flapping** (rule ``CameraFlapping``): ``drops`` drops within ``window_s`` raise it; it holds until no drop
   for ``quiet_s`` (hysteresis: enter at N, leave only when stable), then the evaluator's ``clear_s`` applies.
   Drops are recorded only while the rule is enabled and pruned to its window on every sample (bounded memory
@@ -34,8 +37,8 @@ class _Camera:
     outage_since: float | None = None  # None = LIVE / IDLE / never seen down
     rule: AlertRule | None = None  # worst down rule of this outage (None: only CONNECTING so far)
     down_reason: str = ""
-    armed: bool = False  # LIVE seen since the last counted drop
-    frames: int = 0
+    armed: bool = False  # a real recovery seen since the last counted drop
+    recovered_at: float | None = None  # the pipeline's last recorded recovery (a new one between samples arms)
     last_seen: float = 0.0  # time of the previous sample
     drops: deque[float] = field(default_factory=deque)
     last_drop: float | None = None
@@ -61,7 +64,7 @@ class OutageTracker:
         seen: set[str] = set()
         for snap in snapshots:
             seen.add(snap.camera_id)
-            c = self._cams.setdefault(snap.camera_id, _Camera(frames=snap.frames_decoded_total))
+            c = self._cams.setdefault(snap.camera_id, _Camera(recovered_at=snap.recovered_at))
             self._step(c, snap, now, rules, flap_rule)
             name = snap.name or snap.camera_id
             if c.outage_since is not None:
@@ -96,20 +99,25 @@ class OutageTracker:
             while c.drops and c.drops[0] < now - window:
                 c.drops.popleft()
         st = snap.state
-        frames_grew = snap.frames_decoded_total > c.frames
-        c.frames = snap.frames_decoded_total  # smaller = the pipeline was rebuilt: start counting again
+        recovered = snap.recovered_at is not None and snap.recovered_at != c.recovered_at
+        c.recovered_at = snap.recovered_at
         prev, c.last_seen = c.last_seen, now
-        # when the current state began; after a LIVE spell between two samples, not before that spell
-        began = max(_when(snap, now), prev) if frames_grew and st is not StreamState.LIVE else _when(snap, now)
+        # when the current outage began: the last good picture if the pipeline says; after a recovery
+        # between two samples, not before it
+        began = _when(snap, now)
+        if snap.down_since is not None and 0 < snap.down_since <= now:
+            began = snap.down_since
+        if recovered and st is not StreamState.LIVE:
+            began = max(began, prev)
         if st is StreamState.IDLE:
             c.outage_since, c.rule, c.down_reason, c.armed = None, None, "", False
             return
-        if st is StreamState.LIVE or frames_grew:
+        if st is StreamState.LIVE or recovered:
             c.armed = True
         if st is StreamState.LIVE:
             c.outage_since, c.rule, c.down_reason = None, None, ""
             return
-        if c.outage_since is None or frames_grew:  # left LIVE (seen, or between two samples)
+        if c.outage_since is None or recovered:  # left LIVE (seen, or after a recovery between two samples)
             c.outage_since, c.rule, c.down_reason = began, None, ""
         if st.is_down:
             if c.armed:

@@ -45,15 +45,20 @@ class Camera:
         self.timeline, self.cid, self.fps = timeline, cid, fps
         self.state, self.since, self.frames = None, 0.0, 0
 
-    def snap(self, t: float, frames_extra: int = 0) -> HealthSnapshot:
+    def snap(self, t: float, frames_extra: int = 0, recovered_at: float | None = None) -> HealthSnapshot:
+        """*frames_extra*: pictures decoded since the last sample without a recovery (a stray frame);
+        *recovered_at*: the pipeline recorded a recovery then (a LIVE spell between two samples)."""
         st = self.timeline(t)
         if st is not self.state:
             self.state, self.since = st, t
         if st is L:
             self.frames += self.fps
         self.frames += frames_extra
+        if recovered_at is not None:
+            self.recovered = recovered_at
         return HealthSnapshot(camera_id=self.cid, name=self.cid.upper(), group="HQ", state=st, state_since=self.since,
-                              reason=REASONS[st], frames_decoded_total=self.frames)  # fmt: skip
+                              reason=REASONS[st], frames_decoded_total=self.frames,
+                              recovered_at=getattr(self, "recovered", None))  # fmt: skip
 
 
 def run(cams, seconds, *, start=1_000.0, debounce=30.0, clear=10.0, rules=DEFAULT_RULES, ev=None, tracker=None):
@@ -136,15 +141,33 @@ def test_flapping_camera_alerts_and_clears_with_hysteresis():
 
 
 def test_flapping_counts_live_spells_shorter_than_the_evaluation_interval():
-    # OFFLINE on every sample, but frames were decoded in between: it was LIVE for a moment each time
+    # OFFLINE on every sample, but the pipeline recorded a recovery in between: LIVE for a moment each time
     cam = Camera(lambda t: OFF)
     ev, tracker = AlertEvaluator(30, 10), OutageTracker()
     kinds = []
     for k in range(200):
         t = 1_000.0 + k
-        extra = 5 if k % 20 == 0 else 0  # a 0.2 s LIVE spell every 20 s
-        kinds += [e.alert.alertname for e in ev.evaluate(t, tracker.observe(t, [cam.snap(t, extra)], DEFAULT_RULES))]
+        back = t - 0.5 if k % 20 == 0 else None  # a 0.2 s LIVE spell every 20 s
+        snap = cam.snap(t, 5 if back else 0, recovered_at=back)
+        kinds += [e.alert.alertname for e in ev.evaluate(t, tracker.observe(t, [snap], DEFAULT_RULES))]
     assert kinds == ["CameraFlapping"]  # the outage restarts each time (never 30 s), the drops add up
+
+
+def test_one_long_outage_with_stray_pictures_and_reconnect_attempts_is_one_outage_not_flapping():
+    # a hung server: STALLED, ERROR, CONNECTING, OFFLINE over and over for 10 min; each socket time-out
+    # releases one held picture (decoded, but no recovery: the pipeline needs two new pictures for that)
+    states = cycle((S, 5), (E, 3), (C, 4), (OFF, 8))
+    cam = Camera(lambda t: L if t < 1_060 else states(t))
+    ev, tracker = AlertEvaluator(30, 10), OutageTracker()
+    events = []
+    for k in range(660):
+        t = 1_000.0 + k
+        snap = cam.snap(t, 1 if k > 60 and k % 20 == 0 else 0)
+        events += [e for e in ev.evaluate(t, tracker.observe(t, [snap], DEFAULT_RULES)) if e.kind == "fired"]
+    assert tracker.drops("cam1") == 1  # the one real drop, at 1 060
+    # one alarm for the outage (its worst state, ERROR, beats STALLED before the debounce), no CameraFlapping
+    assert [e.alert.alertname for e in events] == ["CameraError"]
+    assert events[0].alert.started_at == 1_060.0  # timed from when the pictures stopped
 
 
 def test_flapping_parameters_are_configurable_with_words():
