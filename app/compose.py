@@ -7,7 +7,7 @@ them to what is already there::
 
     Runtime(config, paths)      supervisor (pipelines, watchdog)
       add_store                 store             <- supervisor state changes + health samples
-      add_recording             motion, recording, retention   (pipeline hooks: frame + packet sinks)
+      add_recording             motion, recording, retention   (tile frame sink, recording packet sink)
       add_monitoring            health (pipeline hook), probes (bounded pool), metrics (/metrics)
       add_alerts                alerts            <- snapshots, probe results, recorder errors, disks
 
@@ -64,8 +64,9 @@ def recordings_root(config: AppConfig, paths: Paths) -> Path:
 
 
 def add_recording(runtime: Runtime) -> RecorderService:
-    """Motion analysis, recording and retention; both sinks share each camera's one connection (pipeline
-    hooks on the tile pipelines). The index mirrors into ``runtime.store`` whenever there is one."""
+    """Motion analysis (frame sink on the tile pipeline), recording (packet sink on the camera's recording
+    pipeline: main stream by default) and retention. The index mirrors into ``runtime.store`` when there is
+    one."""
     root = recordings_root(runtime.config, runtime.paths)
     index = MirroredIndex(DirectoryIndex(root), lambda: runtime.store)
     motion = MotionService(classifier_factory=classifier_for)

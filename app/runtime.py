@@ -72,7 +72,7 @@ class ConfigApplied:
         """Words for the operator, '' when everything applied at once."""
         if not self.restart_needed:
             return ""
-        return "Saved. These settings apply after Vigil restarts: " + ", ".join(self.restart_needed)
+        return "These settings apply after Vigil restarts: " + ", ".join(self.restart_needed)
 
 
 @dataclass
@@ -123,7 +123,7 @@ class Runtime:
         log.info("Vigil core stopped")
 
     # ------------------------------------------------------------------ live configuration
-    def apply_config(self, new: AppConfig, *, save: bool = True) -> ConfigApplied:
+    def apply_config(self, new: AppConfig) -> ConfigApplied:
         """Adopt *new* everywhere at once and save it (background thread; demo mode saves nothing).
 
         Validation runs first (the model is validated again from its data, so an object edited in place
@@ -149,10 +149,16 @@ class Runtime:
             ):
                 self.probes.replace_all(self.build_probes(config))  # probes added or removed with cameras
             restart = restart_needed(old, config)
-            saved = self._save(config) if save else None
+            saved = self._save(config)
         if restart:
             log.info("config applied; after a restart: %s", ", ".join(restart))
         return ConfigApplied(config, restart, saved)
+
+    def save_now(self) -> Future | None:
+        """Save the config in force on the saving thread (in order with apply_config's saves); None in demo
+        mode. "Save this wall as my configuration" sets ``demo = False`` first."""
+        with self._config_lock:
+            return self._save(self.config)
 
     def _save(self, config: AppConfig) -> Future | None:
         if self.demo:
@@ -183,17 +189,20 @@ class Runtime:
 
 def restart_needed(old: AppConfig, new: AppConfig) -> tuple[str, ...]:
     """Dotted names of the changed settings that apply only after a restart (see :data:`RESTART_SECTIONS`;
-    per camera: its recording settings and its threshold template, read when the recorder and the health
-    monitor attach to a pipeline that is not restarted by a stream change)."""
+    per camera: its recording settings, always, because a camera's recorder is made once per run; its
+    threshold template and motion switch, read when the health monitor and the motion analysis attach to a
+    pipeline, unless a stream change restarts the pipeline anyway)."""
     out = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
     out += [f"alerts.{f}" for f in RESTART_ALERT_FIELDS if getattr(old.alerts, f) != getattr(new.alerts, f)]
     before = {c.id: c for c in old.cameras}
     for cam in new.cameras:
         was = before.get(cam.id)
-        if was is None or stream_changed(was, cam):
-            continue  # a new or restarted pipeline attaches with the new settings
+        if was is None:
+            continue  # a new camera starts with its settings
         if was.recording != cam.recording:
             out.append(f"cameras.{cam.id}.recording")
+        if stream_changed(was, cam):
+            continue  # its restarted pipelines attach health and motion with the new settings
         if (was.template, was.thresholds) != (cam.template, cam.thresholds):
             out.append(f"cameras.{cam.id}.template")
         if (was.motion.enabled, was.motion.classify, was.motion.classifier_model) != (

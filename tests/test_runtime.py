@@ -106,9 +106,10 @@ def test_settings_read_once_at_start_are_named_for_a_restart():
     new.store.sample_interval_s = 10
     new.alerts.webhook_urls = ["http://127.0.0.1:9/hook"]
     new.camera("gate").recording.mode = "continuous"
-    new.camera("dock").url = DEMO.format(n="dock2")  # restarts the pipeline: its recorder attaches anew
+    new.camera("dock").url = DEMO.format(n="dock2")  # restarts the pipelines, but the recorder is made once a run
     new.camera("dock").recording.mode = "continuous"
-    assert restart_needed(old, new) == ("metrics", "store", "alerts.webhook_urls", "cameras.gate.recording")
+    assert restart_needed(old, new) == ("metrics", "store", "alerts.webhook_urls", "cameras.gate.recording",
+                                        "cameras.dock.recording")  # fmt: skip
 
 
 def test_demo_runtime_applies_in_memory_and_never_writes_the_users_file(running, tmp_path):

@@ -529,7 +529,7 @@ class AlarmPanel(QWidget):
 
     def _on_event(self, event: AlertEvent) -> None:
         self.refresh()
-        if event.kind == "fired":
+        if event.kind == "fired" and event.alert.needs_attention:  # a shelved alarm coming back stays quiet
             self.sound.tick(True)
             if self.tray is not None and self.tray.isVisible():
                 a = event.alert

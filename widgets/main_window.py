@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import AppConfig, ConfigError, save_config
+from app.config import AppConfig, ConfigError
 from app.pipeline.state import StreamState
 from app.runtime import Runtime
 from widgets.arrangement import LAYOUT_KEYS, WallArrangement
@@ -280,14 +280,11 @@ class MainWindow(QMainWindow):
 
     def _keep_demo_wall(self) -> None:
         path = self.runtime.paths.config_file
-        self.runtime.demo = False
+        self.runtime.demo = False  # from now on every change is saved, on the runtime's one saving thread
         self._set_title()
         if self.demo_bar is not None:
             self.demo_bar.hide()
-        config = self.runtime.config.model_copy(deep=True)
-
-        def save() -> None:
-            save_config(config, path)
+        saved = self.runtime.save_now()
 
         def done(_r) -> None:
             self.status_message.emit(f"This wall is saved to {path}; changes are kept from now on.")
@@ -300,7 +297,8 @@ class MainWindow(QMainWindow):
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.status_message.emit(f"Cannot save the configuration to {path}: {why}")
 
-        self.tasks.run(save, done, failed)
+        if saved is not None:
+            self.tasks.when_done(saved, done, failed)
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event) -> None:
@@ -356,13 +354,15 @@ class MainWindow(QMainWindow):
         cam = dlg.camera()
         if cam is None:
             return
+        before = list(self.arrangement.order)
         order = self.arrangement.order
         order.extend([""] * (slot + 1 - len(order)))
         if order[slot] == "":
             order[slot] = cam.id  # the tile the operator chose (sync_cameras keeps a placed camera where it is)
         config = self.runtime.config.model_copy(deep=True)
         config.cameras.append(cam)
-        self.apply_config(config)
+        if not self.apply_config(config):
+            self.arrangement.order = before
 
     def set_overlay(self, on: bool) -> None:
         self.wall.set_overlay_visible(on)
@@ -494,12 +494,14 @@ class MainWindow(QMainWindow):
         restart, or why the config was refused or not saved. False if it was refused."""
         config = config.model_copy(deep=True)
         config.wall.layout = self.arrangement.layout
+        before = list(self.arrangement.order)
         self.arrangement.sync_cameras([c.id for c in config.cameras])
         config.wall.pages = self.arrangement.to_pages()
         try:
             applied = self.runtime.apply_config(config)
-        except ConfigError as e:
-            log.error("configuration refused: %s", e)
+        except Exception as e:  # refused (ConfigError, in words) or failed: the wall keeps what it had
+            self.arrangement.order = before
+            log.error("configuration not applied: %s", e, exc_info=not isinstance(e, ConfigError))
             self.status_message.emit(f"Configuration not applied: {e}")
             return False
         if applied.saved is not None:  # the saver thread writes the file; a failure is said on the GUI thread

@@ -269,7 +269,8 @@ class AlertEvaluator:
 
     # ------------------------------------------------------------------ state
     def adopt(self, alerts: Iterable[Alert], rules: Iterable[AlertRule]) -> None:
-        """Take over open alerts from a previous run (they resolve if their condition does not return)."""
+        """Take over open alerts from a previous run: an active one becomes cleared-unacknowledged if its
+        condition does not return, an acknowledged one closes then, a cleared one waits for its acknowledgement."""
         by_name = {r.alertname: r for r in rules}
         for a in alerts:
             if not a.is_open or a.key in self._tracks or a.alertname not in by_name:

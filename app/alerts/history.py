@@ -2,8 +2,9 @@
 
 Pure (the rows come from ``repository.alerts`` on a store reader thread; nothing here waits on a
 database). One row per alarm with its whole ISA-18.2 story: raised, acknowledged (by whom, when, note),
-cleared, closed (by whom, why), shelved. Times in the CSV are ISO 8601 UTC plus UNIX seconds, so a
-spreadsheet and a script read the same file; free text is scrubbed of credentials.
+cleared, closed (by whom, why), shelved. Times in the CSV are ISO 8601 UTC, so a
+spreadsheet and a script read the same file (the raising time also as UNIX seconds); free text is scrubbed
+of credentials.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from app.alerts.evaluator import AlertStatus
 from app.alerts.rules import Severity
 from app.secrets import scrub
+from app.store.export import atomic_write_text, iso
 from app.store.records import AlertRecord
 
 CSV_COLUMNS = ("raised", "raised_unix", "severity", "camera_id", "camera", "group", "alarm", "summary", "state",
@@ -62,10 +62,6 @@ def _rank(severity: str) -> int:
         return 99
 
 
-def iso(t: float | None) -> str:
-    return "" if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def alarm_row(r: AlertRecord) -> dict[str, str | float]:
     labels = dict(r.labels)
     return {
@@ -101,16 +97,6 @@ def alarms_csv(records: Iterable[AlertRecord]) -> str:
 
 def write_alarms_csv(path: str | os.PathLike, records: Iterable[AlertRecord]) -> int:
     """Write atomically (temp file, rename), readable by this user only; returns the number of alarms."""
-    path = Path(path)
     rows = list(records)
-    text = alarms_csv(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(Path(path), alarms_csv(rows))
     return len(rows)

@@ -120,6 +120,7 @@ class AlertEngine:
         self.sinks = list(sinks) if sinks is not None else default_sinks(settings)
         self._eval = AlertEvaluator(settings.debounce_s, settings.clear_s)
         self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()  # orders store writes and sink notifications (see _change)
         self._subscribers: list[Subscriber] = []
         self._active: tuple[Alert, ...] = ()
         self._stop = threading.Event()
@@ -243,43 +244,43 @@ class AlertEngine:
     def evaluate_once(self, now: float | None = None) -> list[AlertEvent]:
         now = self._clock() if now is None else now
         obs = self.observations(now)
-        with self._lock:
-            events = self._eval.evaluate(now, obs)
-            if events:
-                self._active = self._eval.open_alerts()
-        self._publish(events)
+        return self._change(lambda: self._eval.evaluate(now, obs))
+
+    def _change(self, step: Callable[[], list[AlertEvent]]) -> list[AlertEvent]:
+        """Run one state change of the evaluator and hand its events on in the order they happened.
+
+        The engine thread evaluates while the GUI thread acknowledges: without ``_deliver_lock`` an
+        evaluation's "cleared" could reach the store after the operator's later "resolved" of the same
+        alarm (the store keeps the last record of an id), and the restart would bring a closed alarm back.
+        The store only enqueues and the sinks only buffer, so holding it costs microseconds; subscribers
+        are told afterwards (they read ``active()`` for the state)."""
+        with self._deliver_lock:
+            with self._lock:
+                events = step()
+                if events:
+                    self._active = self._eval.open_alerts()
+            self._deliver(events)
+        self._notify(events)
         return events
 
     # ------------------------------------------------------------------ operator actions (any thread)
     def acknowledge(self, alert_id: str, who: str, note: str = "") -> Alert:
-        with self._lock:
-            ev = self._eval.acknowledge(alert_id, who, note, self._clock())
-            self._active = self._eval.open_alerts()
-        self._publish([ev])
-        return ev.alert
+        return self._change(lambda: [self._eval.acknowledge(alert_id, who, note, self._clock())])[0].alert
 
     def resolve(self, alert_id: str, who: str, note: str = "") -> Alert:
-        with self._lock:
-            ev = self._eval.resolve(alert_id, who, note, self._clock())
-            self._active = self._eval.open_alerts()
-        self._publish([ev])
-        return ev.alert
+        return self._change(lambda: [self._eval.resolve(alert_id, who, note, self._clock())])[0].alert
 
     def shelve(self, alert_id: str, minutes: float, who: str, note: str = "") -> Alert:
         """Silence one alarm for *minutes* (ISA-18.2 shelving), with who and why."""
-        now = self._clock()
-        with self._lock:
-            ev = self._eval.shelve(alert_id, now + minutes * 60.0, who, note, now)
-            self._active = self._eval.open_alerts()
-        self._publish([ev])
-        return ev.alert
+
+        def step() -> list[AlertEvent]:
+            now = self._clock()
+            return [self._eval.shelve(alert_id, now + minutes * 60.0, who, note, now)]
+
+        return self._change(step)[0].alert
 
     def unshelve(self, alert_id: str, who: str) -> Alert:
-        with self._lock:
-            ev = self._eval.unshelve(alert_id, who, self._clock())
-            self._active = self._eval.open_alerts()
-        self._publish([ev])
-        return ev.alert
+        return self._change(lambda: [self._eval.unshelve(alert_id, who, self._clock())])[0].alert
 
     def acknowledge_camera(self, camera_id: str, who: str, note: str = "") -> list[Alert]:
         """Acknowledge every unacknowledged alert of one camera (tile context menu)."""
@@ -303,11 +304,8 @@ class AlertEngine:
         with self._lock:
             self._subscribers.append(fn)
 
-    def _publish(self, events: list[AlertEvent]) -> None:
-        if not events:
-            return
-        with self._lock:
-            subs = list(self._subscribers)
+    def _deliver(self, events: list[AlertEvent]) -> None:
+        """Store and sinks, in event order (caller holds ``_deliver_lock``); both only enqueue."""
         for ev in events:
             if self._store is not None:
                 try:
@@ -319,6 +317,13 @@ class AlertEngine:
                     s.notify(ev)
                 except Exception:
                     log.exception("alert sink failed")
+
+    def _notify(self, events: list[AlertEvent]) -> None:
+        if not events:
+            return
+        with self._lock:
+            subs = list(self._subscribers)
+        for ev in events:
             for fn in subs:
                 try:
                     fn(ev)

@@ -111,6 +111,10 @@ class Resync:
 DecodeMsg = PacketMsg | StreamOpened | StreamClosed | Resync
 
 
+KEYFRAMES_ONLY_GOP_GUESS_S = 10.0  # keyframes-only stall allowance before the GOP has been measured
+BACK_SECOND_PICTURE_S = 12.0  # after an outage the second picture must follow the first within this (a GOP)
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
     open_timeout_s: float = 8.0
@@ -445,8 +449,9 @@ class CameraPipeline:
         silent_for = t - self._last_frame_at if self._last_frame_at else 0.0
         limit = self.options.stall_after_s
         if self._keyframes_only:
-            # one picture per GOP: a camera with 4-10 s between keyframes is not stalled between two of them
-            limit += 2 * self._keyframe_interval
+            # one picture per GOP: a camera with 4-10 s between keyframes is not stalled between two of them;
+            # until two keyframes have told the interval, allow a long GOP (10 s) rather than cry STALLED
+            limit += 2 * (self._keyframe_interval or KEYFRAMES_ONLY_GOP_GUESS_S)
         if snap.state is StreamState.LIVE and silent_for > limit:
             with self._lock:
                 self._snap = replace(self._snap, stalls_total=self._snap.stalls_total + 1)
@@ -744,6 +749,8 @@ class CameraPipeline:
         latency = done - arrived
         self._latency_ema = 0.9 * self._latency_ema + 0.1 * latency if self._latency_ema else latency
         if snap.state is not StreamState.LIVE:
+            if self._back_at is not None and time.time() - self._back_at > BACK_SECOND_PICTURE_S:
+                self._back_at = None  # a lone stray picture long ago: this one starts the count afresh
             if snap.down_since is not None and self._back_at is None:
                 # After an outage it takes a second picture to be back: when a hung RTSP server's socket
                 # times out, FFmpeg flushes the frame its depacketiser held, one picture from before the

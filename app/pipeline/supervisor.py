@@ -84,7 +84,10 @@ class Supervisor:
         self._subscribers: list[StateSubscriber] = []
         self._hooks: list[PipelineHook] = []
         self._record_hooks: list[PipelineHook] = []
-        self._viewed_main: set[str] = set()  # cameras whose main pipeline a focused view decodes now
+        # cameras whose recorder is fed by a persistent main pipeline, decided when the camera's pipelines
+        # start (a later config edit of its recording settings applies at the next start, never halfway)
+        self._recording_main: set[str] = set()
+        self._main_views: dict[str, int] = {}  # camera id -> focused views decoding its main stream now
         self._stop = threading.Event()
         self._poll_interval = poll_interval_s
         self._watchdog: threading.Thread | None = None
@@ -151,10 +154,13 @@ class Supervisor:
         main pipeline of a camera that records its main stream, else the tile pipeline), now and later."""
         with self._lock:
             self._record_hooks.append(hook)
-            existing = [(p, cam) for (cid, v), p in self._pipelines.items()
-                        if v == recording_variant(cam := self._config.camera(cid))]  # fmt: skip
+            existing = [(p, self._config.camera(cid)) for (cid, v), p in self._pipelines.items()
+                        if v == self._recorded_variant(cid)]  # fmt: skip
         for p, cam in existing:
             hook(p, cam)
+
+    def _recorded_variant(self, camera_id: str) -> str:
+        return MAIN if camera_id in self._recording_main else TILE
 
     def subscribe(self, subscriber: StateSubscriber) -> None:
         with self._lock:
@@ -176,26 +182,30 @@ class Supervisor:
         if not cam.sub_url or not cam.enabled:
             return None
         with self._lock:
+            self._main_views[camera_id] = self._main_views.get(camera_id, 0) + 1
             p = self._pipelines.get((camera_id, MAIN))
-            self._viewed_main.add(camera_id)
         if p is not None:
             p.set_keyframes_only(False)
             return p
         return self._start_pipeline(cam, MAIN)
 
     def close_main(self, camera_id: str) -> None:
-        """The focused view is gone: a recording main pipeline goes back to keyframes only, another stops."""
-        try:
-            keep = records_main(self._config.camera(camera_id))
-        except KeyError:
-            keep = False
+        """A focused view is gone. When it was the last one, a recording main pipeline goes back to keyframes
+        only (its last picture dropped: the next focus must not show it as live), another one stops."""
         with self._lock:
-            self._viewed_main.discard(camera_id)
+            left = self._main_views.get(camera_id, 0) - 1
+            if left > 0:
+                self._main_views[camera_id] = left
+                return  # another view (a page window) still shows this camera's main stream
+            self._main_views.pop(camera_id, None)
+            keep = camera_id in self._recording_main
             p = self._pipelines.get((camera_id, MAIN)) if keep else self._pipelines.pop((camera_id, MAIN), None)
         if p is None:
             return
         if keep:
             p.set_keyframes_only(True)
+            p.set_output_size(0, 0)
+            p.slot.clear()
         else:
             threading.Thread(target=p.stop, name=f"stop:{camera_id}:main", daemon=True).start()
 
@@ -203,8 +213,10 @@ class Supervisor:
         """camera id -> words, for cameras whose recorded main stream is down while recording is on: the
         recorder gets no packets then, and the wall (showing the sub-stream) may look fine."""
         out: dict[str, str] = {}
+        with self._lock:
+            recording_main = set(self._recording_main)
         for cam in self._config.cameras:
-            if cam.enabled and records_main(cam):
+            if cam.enabled and cam.id in recording_main:
                 p = self.pipeline(cam.id, MAIN)
                 snap = p.snapshot() if p is not None else None
                 if snap is not None and snap.is_down:
@@ -226,8 +238,13 @@ class Supervisor:
     # -------------------------------------------------------------- internals
 
     def _start_camera(self, cam: CameraConfig) -> None:
+        with self._lock:
+            if records_main(cam):
+                self._recording_main.add(cam.id)
+            else:
+                self._recording_main.discard(cam.id)
         self._start_pipeline(cam, TILE)
-        if records_main(cam) and (cam.id, MAIN) not in self._pipelines:
+        if cam.id in self._recording_main:
             self._start_pipeline(cam, MAIN)
 
     def _start_pipeline(self, cam: CameraConfig, variant: str) -> CameraPipeline:
@@ -235,12 +252,15 @@ class Supervisor:
         p = CameraPipeline(cam.id, cam.name, url, group=cam.group, variant=variant,
                            options=pipeline_options(self._config.pipeline, cam, variant))  # fmt: skip
         p.add_state_listener(self._on_state_changed)
-        if variant == MAIN and records_main(cam) and cam.id not in self._viewed_main:
-            p.set_keyframes_only(True)  # recording only: health from keyframes, no full decode
         with self._lock:
+            existing = self._pipelines.get((cam.id, variant))
+            if existing is not None:  # started meanwhile by another thread (a focus and a config change)
+                return existing
+            if variant == MAIN and cam.id in self._recording_main and not self._main_views.get(cam.id):
+                p.set_keyframes_only(True)  # recording only: health from keyframes, no full decode
             self._pipelines[(cam.id, variant)] = p
             hooks = list(self._hooks) if variant == TILE else []
-            if variant == recording_variant(cam):
+            if variant == self._recorded_variant(cam.id):
                 hooks += self._record_hooks
         for hook in hooks:
             try:
@@ -257,6 +277,7 @@ class Supervisor:
     def _stop_camera(self, camera_id: str) -> None:
         with self._lock:
             victims = [self._pipelines.pop(k) for k in list(self._pipelines) if k[0] == camera_id]
+            self._recording_main.discard(camera_id)
         for p in victims:
             threading.Thread(target=p.stop, name=f"stop:{camera_id}", daemon=True).start()
 

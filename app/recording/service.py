@@ -1,4 +1,5 @@
-"""Runtime service: one CameraRecorder per camera with recording on, fed by its tile pipeline."""
+"""Runtime service: one CameraRecorder per camera with recording on, fed by the camera's recording pipeline
+(its persistent main-stream pipeline when it has a sub-stream, else its tile pipeline: see the supervisor)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 class RecorderService:
-    """Attach with ``supervisor.add_pipeline_hook(service.attach)``; motion: ``motion.subscribe(service.on_motion)``."""
+    """Attach with ``supervisor.add_record_hook(service.attach)``; motion: ``motion.subscribe(service.on_motion)``.
+    A camera's recorder is made once per run (its settings change at the next start of Vigil)."""
 
     def __init__(self, settings, root: Path, index: SegmentIndex | None = None) -> None:
         self.settings = settings  # app.config.RecordingSettings
@@ -81,6 +83,6 @@ class RecorderService:
     def errors(self) -> dict[str, str]:
         """Cameras whose recording stopped (disk full, I/O error) -> the reason in words.
 
-        The alert engine turns each into a ``RecordingStopped`` alert (``app.recording.wiring``); the
+        The alert engine turns each into a ``RecordingStopped`` alert (``app.compose.add_alerts``); the
         recorder retries by itself every few seconds, so an entry disappears once writing works again."""
         return {cid: s.reason for cid, s in self.statuses().items() if s.state == "error"}

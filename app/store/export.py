@@ -33,16 +33,21 @@ class ExportResult:
     alerts: int
 
 
-def _iso(t: float | None) -> str:
+def iso(t: float | None) -> str:
+    """ISO 8601 UTC to the second ("2026-12-02T01:35:13Z"), '' for None."""
     return "" if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write *text* to *path* atomically (temp file in the same folder, fsync, rename): a crash leaves the
+    old file or the new one, never half of it. The file is readable by this user only (mkstemp's 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,7 +57,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def collect(conn: Connection, start: float, end: float, camera_ids: Iterable[str] | None = None,
             now: float | None = None) -> dict[str, list[dict]]:  # fmt: skip
     ids = list(camera_ids) if camera_ids is not None else repository.known_camera_ids(conn)
-    events = [{"camera_id": e.camera_id, "time": _iso(e.at), "unix": e.at, "old_state": e.old_state,
+    events = [{"camera_id": e.camera_id, "time": iso(e.at), "unix": e.at, "old_state": e.old_state,
                "new_state": e.new_state, "reason": scrub(e.reason)}
               for e in repository.state_events(conn, ids, start, end, limit=10_000_000)]  # fmt: skip
     samples = []
@@ -62,7 +67,7 @@ def collect(conn: Connection, start: float, end: float, camera_ids: Iterable[str
             {
                 "camera_id": cid,
                 "resolution": series.resolution,
-                "time": _iso(p.at),
+                "time": iso(p.at),
                 "unix": p.at,
                 "fps": round(p.fps, 3),
                 "bitrate_bps": round(p.bitrate_bps),
@@ -77,7 +82,7 @@ def collect(conn: Connection, start: float, end: float, camera_ids: Iterable[str
         d = asdict(a)
         d["summary"] = scrub(a.summary)
         d["labels"] = json.dumps(dict(a.labels))
-        d["started"], d["resolved"] = _iso(a.started_at), _iso(a.resolved_at)
+        d["started"], d["resolved"] = iso(a.started_at), iso(a.resolved_at)
         alerts.append(d)
     avail = []
     for a in repository.downtime_summary(conn, start, end, ids, now):
@@ -98,8 +103,8 @@ def export_history(conn: Connection, path: str | os.PathLike, start: float, end:
     data = collect(conn, start, end, camera_ids, now)
     files: list[str] = []
     if fmt == "json":
-        doc = {"range": {"start": _iso(start), "end": _iso(end), "start_unix": start, "end_unix": end}, **data}
-        _atomic_write(path, json.dumps(doc, indent=1))
+        doc = {"range": {"start": iso(start), "end": iso(end), "start_unix": start, "end_unix": end}, **data}
+        atomic_write_text(path, json.dumps(doc, indent=1))
         files.append(str(path))
     else:
         stem = path.with_suffix("")
@@ -110,6 +115,6 @@ def export_history(conn: Connection, path: str | os.PathLike, start: float, end:
                 w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
                 w.writeheader()
                 w.writerows(rows)
-            _atomic_write(out, buf.getvalue())
+            atomic_write_text(out, buf.getvalue())
             files.append(str(out))
     return ExportResult(tuple(files), len(data["events"]), len(data["samples"]), len(data["alerts"]))

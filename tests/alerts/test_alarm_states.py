@@ -57,9 +57,10 @@ def test_cleared_unacknowledged_alarm_that_returns_is_the_same_alarm_again():
     assert back.kind == "fired" and back.alert.id == fired.alert.id
     assert back.alert.status is AlertStatus.ACTIVE and back.alert.cleared_at is None
     assert back.alert.started_at == fired.alert.started_at  # one alarm for the whole story
+    ack = ev.acknowledge(fired.alert.id, "Dewi", "", 60)  # the returned alarm is acknowledged as itself
+    assert ack.kind == "acknowledged" and ack.alert.acknowledged_by == "Dewi"
     with pytest.raises(AlertError, match="already acknowledged"):
-        ev.acknowledge(fired.alert.id, "Dewi", "", 60)
-        ev.acknowledge(fired.alert.id, "Dewi", "", 61)
+        ev.acknowledge(fired.alert.id, "Budi", "", 61)
 
 
 def test_shelved_alarm_is_silent_until_the_shelf_expires_then_needs_attention_again():

@@ -130,3 +130,52 @@ def test_slow_decoder_drops_to_next_keyframe_instead_of_growing_latency():
         assert p.snapshot().latency_ms < 1000  # caught up: latency did not keep the backlog
     finally:
         p.stop()
+
+
+def _recording_dual_camera(**recording) -> AppConfig:
+    from app.config import CameraRecordingSettings
+
+    cam = CameraConfig(id="gate", name="Gate", url="demo://m?pattern=testsrc2&size=640x360&rate=10",
+                       sub_url="demo://s?pattern=life&size=320x180&rate=10",
+                       recording=CameraRecordingSettings(mode="continuous", **recording))  # fmt: skip
+    return _fast(AppConfig(cameras=[cam]))
+
+
+def test_recording_main_pipeline_serves_every_focused_view_and_forgets_its_picture_after():
+    from app.pipeline.supervisor import MAIN
+
+    sup = Supervisor(_recording_dual_camera())
+    sup.start()
+    try:
+        main = sup.pipeline("gate", MAIN)
+        assert main is not None and main.snapshot().keyframes_only  # recording only: keyframes
+        assert sup.open_main("gate") is main and sup.open_main("gate") is main  # the wall and a page window
+        main.set_output_size(320, 180)
+        assert not main.snapshot().keyframes_only
+        wait_for(lambda: main.slot.latest() is not None, what="a focused picture")
+        sup.close_main("gate")  # the page window unfocuses: the wall still shows it
+        assert not main.snapshot().keyframes_only and main.slot.latest() is not None
+        sup.close_main("gate")  # the last view is gone
+        assert sup.pipeline("gate", MAIN) is main and main.snapshot().keyframes_only
+        # its last focused picture is gone too: a later focus must not show an old picture as live
+        assert main.slot.latest() is None
+    finally:
+        sup.stop()
+
+
+def test_a_recording_stream_edit_waits_for_the_next_start_and_never_feeds_one_recorder_twice():
+    from app.pipeline.supervisor import MAIN
+
+    sup = Supervisor(_recording_dual_camera(stream="sub"))
+    fed: list[str] = []
+    sup.add_record_hook(lambda p, cam: fed.append(p.variant))
+    sup.start()
+    try:
+        assert fed == ["tile"] and sup.pipeline("gate", MAIN) is None
+        sup.apply_config(_recording_dual_camera(stream="main"))  # no URL change: not restarted now
+        view = sup.open_main("gate")  # a focus opens a view-only main pipeline ...
+        assert view is not None and fed == ["tile"]  # ... that feeds no recorder
+        sup.close_main("gate")
+        assert sup.pipeline("gate", MAIN) is None  # and it closes with the view
+    finally:
+        sup.stop()
