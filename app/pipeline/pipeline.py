@@ -736,10 +736,14 @@ class CameraPipeline:
         if box is not None:
             w, h = fit_size(frame.width, frame.height, *box)
             if w and h:
-                # scale + convert inside FFmpeg (swscale); the GIL is released while it runs
+                # scale + convert inside FFmpeg (swscale); the GIL is released while it runs. Tiles scale on
+                # this thread: FFmpeg 8's swscale otherwise starts a thread per core for every scaler (2 x 64
+                # threads on a wall) and a small picture costs more that way (220 vs 135 us at 640x360 ->
+                # 320x180, measured); the focused main view keeps FFmpeg's choice for its big pictures.
                 out = self._reformatter.reformat(
-                    frame, width=w, height=h, format=DISPLAY_PIXEL_FORMAT, interpolation="BILINEAR"
-                )
+                    frame, width=w, height=h, format=DISPLAY_PIXEL_FORMAT, interpolation="BILINEAR",
+                    threads=None if self.variant == "main" else 1,
+                )  # fmt: skip
                 image = out.to_ndarray()
                 if not image.flags["C_CONTIGUOUS"]:
                     image = np.ascontiguousarray(image)  # swscale pads rows; the UI wants tight rows
