@@ -42,6 +42,21 @@ def build_config(rtsp: str | None, refused_port: int) -> AppConfig:
                      pipeline=PipelineSettings(open_timeout_s=4, read_timeout_s=4, backoff_cap_s=5))  # fmt: skip
 
 
+def start_app(out: str) -> tuple[QApplication, Path]:
+    """The screenshot programs' common start: the output folder, a themed QApplication."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    apply_theme(app)
+    return app, folder
+
+
+def scratch_paths() -> Paths:
+    """A throw-away config, data and log folder for one screenshot run."""
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
+    return Paths(tmp / "v.json", tmp, tmp / "r", tmp / "l")
+
+
 def wait(app: QApplication, cond, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -72,12 +87,8 @@ def main() -> int:
     ap.add_argument("--refused-port", type=int, default=9)
     ap.add_argument("--timeout", type=float, default=60)
     a = ap.parse_args()
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication(sys.argv[:1])
-    apply_theme(app)
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
-    rt = Runtime(build_config(a.rtsp, a.refused_port), Paths(tmp / "v.json", tmp, tmp / "r", tmp / "l"), demo=True)
+    app, out = start_app(a.out)
+    rt = Runtime(build_config(a.rtsp, a.refused_port), scratch_paths(), demo=True)
     # a loopback fake analytics server: its streams become status tiles after the 16 cameras (page 2)
     api = FakeAnalyticsApi(streams=8, per_location=4).start()
     api.set_state(1, "ERROR", last_error_msg="Failed to open input stream: Connection timed out")

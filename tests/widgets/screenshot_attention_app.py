@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
@@ -19,12 +18,10 @@ from PySide6.QtWidgets import QApplication
 from app import compose
 from app.config import AlertSettings, AppConfig, CameraConfig, PipelineSettings, WallConfig
 from app.demo import demo_cameras
-from app.paths import Paths
-from tests.widgets.screenshot_app import settle, wait
+from tests.widgets.screenshot_app import scratch_paths, settle, start_app, wait
 from widgets.alarm_history import AlarmHistoryWindow
 from widgets.alarm_panel import install_alarm_ui
 from widgets.main_window import MainWindow
-from widgets.theme import apply_theme
 
 
 def save(app: QApplication, widget, path: Path) -> None:
@@ -49,12 +46,8 @@ def main() -> int:
     ap.add_argument("--refused-port", type=int, default=9)
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication(sys.argv[:1])
-    apply_theme(app)
+    app, out = start_app(a.out)
     rc = 0
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
     cams = [c for c in demo_cameras() if "outage" not in c.url][:7]
     cams.insert(4, CameraConfig(name="Gate North", group="Depot",
                                 url=f"rtsp://admin:pw123@127.0.0.1:{a.refused_port}/main"))  # fmt: skip
@@ -62,7 +55,7 @@ def main() -> int:
                     pipeline=PipelineSettings(open_timeout_s=3, read_timeout_s=3, backoff_cap_s=5),
                     alerts=AlertSettings(debounce_s=0, clear_s=0, sound=False))  # fmt: skip
     cfg.metrics.enabled = False
-    rt = compose.build_runtime(cfg, Paths(tmp / "v.json", tmp, tmp / "r", tmp / "l"))
+    rt = compose.build_runtime(cfg, scratch_paths())
     rt.start()
     win = MainWindow(rt)
     install_alarm_ui(win, rt)
@@ -85,8 +78,7 @@ def main() -> int:
     finally:
         win.shutdown()
         rt.stop()
-    tmp2 = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
-    empty = compose.build_runtime(AppConfig(), Paths(tmp2 / "v.json", tmp2, tmp2 / "r", tmp2 / "l"))
+    empty = compose.build_runtime(AppConfig(), scratch_paths())
     empty.config.metrics.enabled = False
     empty.metrics = None
     empty.start()

@@ -17,7 +17,6 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop
@@ -26,13 +25,11 @@ from PySide6.QtWidgets import QApplication
 
 from app.config import AppConfig, CameraConfig, PipelineSettings, WallConfig
 from app.demo import demo_cameras
-from app.paths import Paths
 from app.pipeline.state import StreamState
 from app.runtime import Runtime
-from tests.widgets.screenshot_app import settle, wait
+from tests.widgets.screenshot_app import scratch_paths, settle, start_app, wait
 from widgets.main_window import MainWindow
 from widgets.overlay_text import clock
-from widgets.theme import apply_theme
 from widgets.tile import TileWidget
 
 HUNG = "Dock gate"
@@ -82,12 +79,8 @@ def main() -> int:
     ap.add_argument("--hang-pid", type=int, required=True, help="process of that server (SIGSTOP / SIGCONT)")
     ap.add_argument("--refused-port", type=int, default=9)
     a = ap.parse_args()
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication(sys.argv[:1])
-    apply_theme(app)
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-shot-"))
-    rt = Runtime(build_config(a.rtsp, a.refused_port), Paths(tmp / "v.json", tmp, tmp / "r", tmp / "l"), demo=True)
+    app, out = start_app(a.out)
+    rt = Runtime(build_config(a.rtsp, a.refused_port), scratch_paths(), demo=True)
     rt.start()
     win = MainWindow(rt)
     problems: list[str] = []
