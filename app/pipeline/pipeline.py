@@ -633,6 +633,11 @@ class CameraPipeline:
     def _demux(self, container, spec: SourceSpec, vstream, sinks: list[PacketSink], streams: list) -> None:
         pace_origin: tuple[float, float] | None = None  # (wall monotonic, pts seconds) for paced sources
         vindex = vstream.index
+        # one picture may come as several packets of one timestamp (parameter sets before an IDR, slices):
+        # the figures count pictures, so a packet that continues the previous one's picture is not counted.
+        # Only once the timestamps have moved: a source that stamps every packet 0 has no pictures to join.
+        last_vpts: int | None = None
+        pts_moved = False
         decode = self._decoder.put
         for packet in container.demux(streams):
             if self._stop.is_set():
@@ -658,10 +663,14 @@ class CameraPipeline:
             if packet.stream_index != vindex:
                 continue
             self._last_packet_at = now
-            self._rx_video.add(1.0, now)
             self._rx_bytes.add(packet.size, now)
             is_key = packet.is_keyframe or self._intra_only
-            if is_key:
+            same_picture = pts_moved and packet.pts is not None and packet.pts == last_vpts
+            pts_moved = pts_moved or (last_vpts is not None and packet.pts is not None and packet.pts != last_vpts)
+            last_vpts = packet.pts
+            if not same_picture:
+                self._rx_video.add(1.0, now)
+            if is_key and not same_picture:
                 if self._last_keyframe_at:
                     self._keyframe_interval = now - self._last_keyframe_at
                 self._last_keyframe_at = now

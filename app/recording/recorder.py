@@ -66,6 +66,7 @@ class RecorderStatus:
 # ---------------------------------------------------------------------- demux thread -> recorder thread
 # The queue holds these; _Pkt (one per packet) is itself the message, so nothing else is allocated per packet.
 # Frozen: nothing changes a message once it is queued (restamping makes a new _Pkt).
+AU_SPAN_MAX_S = 1.0  # the parts of one picture arrive within this (a source stamping all packets alike does not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,13 @@ class CameraRecorder:
         self._src_last_v: int | None = None
         self._mono0: float | None = None
         self._restamp_last: dict[str, int] = {}
+        # The video access unit being gathered: an RTSP depacketiser may hand one picture over as several
+        # packets of one timestamp (SPS/PPS before an IDR, a picture in several slices: GStreamer's
+        # rtph264pay config-interval=-1, many cameras). They are one sample in MP4; written one by one,
+        # the muxer refuses every packet after the first and each keyframe loses its slices.
+        self._group: list[_Pkt] = []
+        self._grouping = True  # off for a stream whose timestamps do not move (see _gather)
+        self._unwritable = 0  # packets of the open segment the muxer could not take (logged at its close)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -273,19 +281,54 @@ class CameraRecorder:
     def _handle(self, msg: _RecorderMsg) -> None:
         match msg:
             case _Pkt():
-                self._on_pkt(msg)
+                self._gather(msg)
             case StreamOpened(container, templates):
+                self._group, self._grouping = [], True
                 self._close_segment()
                 self._ring.clear()
                 self._template_container, self._templates = container, templates
                 self._restamping, self._src_last_v, self._mono0, self._restamp_last = False, None, None, {}
-            case StreamClosed() | Resync():
+            case StreamClosed():
+                self._flush_group()  # the stream's last picture
+                self._close_segment()
+                self._ring.clear()
+            case Resync():
+                self._group = []  # packets were dropped: that picture may be incomplete
                 self._close_segment()
                 self._ring.clear()
             case MotionChanged(active, mono):
                 self._motion_active = active
                 if not active:
                     self._record_until = mono + self.post_roll_s
+
+    def _gather(self, p: _Pkt) -> None:
+        """Video packets of one timestamp become one access unit (their payloads joined: Annex B start
+        codes and AVCC length prefixes both concatenate); anything else passes straight on.
+
+        A group closes when a packet with another timestamp arrives, however slowly a big IDR trickles in
+        over a thin link. A source that stamps every packet alike (0) never closes one: a group that spans
+        more than ``AU_SPAN_MAX_S`` of arrival time is not a picture, so grouping stops for this stream and
+        its packets go on one by one (the restamping below re-times them from arrival)."""
+        if p.kind != "v" or not self._grouping:
+            self._on_pkt(p)
+            return
+        g = self._group
+        if g and p.pts is not None and (p.pts, p.dts) == (g[0].pts, g[0].dts):
+            g.append(p)
+            if p.mono - g[0].mono > AU_SPAN_MAX_S:
+                self._grouping, self._group = False, []
+                for q in g:
+                    self._on_pkt(q)
+            return
+        self._flush_group()
+        self._group = [p]
+
+    def _flush_group(self) -> None:
+        g, self._group = self._group, []
+        if len(g) == 1:
+            self._on_pkt(g[0])
+        elif g:
+            self._on_pkt(replace(g[0], data=b"".join(q.data for q in g), key=any(q.key for q in g)))
 
     def _want(self, p: _Pkt) -> bool:
         if self.mode == "continuous":
@@ -390,7 +433,12 @@ class CameraRecorder:
         ts = p.ts()
         last = self._last_ts.get(p.kind)
         if last is not None and ts <= last:
-            return  # non-monotonic timestamps (camera glitch): MP4 cannot hold them
+            # timestamps that do not increase (a camera glitch): MP4 cannot hold them. Counted, and said
+            # once per segment at its close: never a silent gap in evidence
+            self._unwritable += 1
+            with self._status_lock:
+                self._status = replace(self._status, packets_dropped=self._status.packets_dropped + 1)
+            return
         self._last_ts[p.kind] = ts
         pkt = av.Packet(p.data)
         pkt.pts, pkt.dts, pkt.time_base = p.pts, p.dts if p.dts is not None else p.pts, p.time_base
@@ -421,6 +469,10 @@ class CameraRecorder:
             return
         self._out = None
         self._part = None
+        if self._unwritable:
+            log.warning("%s: %d packet(s) of %s could not be recorded: their timestamps did not increase",
+                        self.camera_id, self._unwritable, part.name)  # fmt: skip
+            self._unwritable = 0
         try:
             out.close()
         except Exception as e:  # disk full while writing the last fragment: keep what is on disk

@@ -57,7 +57,13 @@ PATTERNS = [
     "smpte100",
 ]
 
-PAY = "rtph264pay name=pay0 pt=96 config-interval=1"
+def pay(config_interval: int = 1) -> str:
+    """The RTP payloader. *config_interval* 1: SPS/PPS in-band once a second; -1: before every IDR (the
+    parameter sets and the IDR slices are packets of one timestamp); 0: only in the SDP."""
+    return f"rtph264pay name=pay0 pt=96 config-interval={config_interval}"
+
+
+PAY = pay()
 
 
 def live_launch(name, i, a):
@@ -68,14 +74,17 @@ def live_launch(name, i, a):
             f' ! textoverlay text="{name}" valignment=top halignment=left font-desc="Sans 24"'
             f' ! timeoverlay valignment=bottom halignment=right font-desc="Sans 20"'
         )
+    # slices > 0: every picture in that many slices (separate NAL units, one RTP timestamp), as many
+    # encoders in cameras do
+    slices = f'option-string="slices={a.slices}" ' if a.slices else ""
     return (
         f"( videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,format=I420,width={a.width},height={a.height},framerate={a.fps}/1"
         f"{overlay} "
         f"! x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} "
-        f"key-int-max={a.fps * a.gop_seconds} threads=1 "
+        f"key-int-max={a.fps * a.gop_seconds} threads=1 {slices}"
         f"! video/x-h264,profile=baseline "
-        f"! {PAY} )"
+        f"! {pay(a.config_interval)} )"
     )
 
 
@@ -131,6 +140,8 @@ def main():
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--bitrate", type=int, default=800, help="kbit/s (live mode)")
     p.add_argument("--gop-seconds", type=int, default=1)
+    p.add_argument("--config-interval", type=int, default=1, help="rtph264pay config-interval (-1: every IDR)")
+    p.add_argument("--slices", type=int, default=0, help="x264 slices per picture (0: one)")
     p.add_argument("--no-overlay", action="store_true", help="skip text/time overlays (less CPU)")
     p.add_argument("--clip", help="serve this pre-encoded H.264 file by stream copy instead of encoding")
     p.add_argument("--secure-mounts", type=int, default=1, help="number of auth mounts /secure1..K")

@@ -602,6 +602,8 @@ class RtspServer(ManagedProcess):
         auth_method: str = "basic",
         gop_seconds: int = 1,
         bitrate_kbps: int = 800,
+        config_interval: int = 1,
+        slices: int = 0,
         user: str = SECURE_USER,
         password: str = SECURE_PASSWORD,
         name: str | None = None,
@@ -612,6 +614,7 @@ class RtspServer(ManagedProcess):
         self.clip = Path(clip) if clip else None
         self.overlay, self.secure_mounts, self.auth_method = overlay, secure_mounts, auth_method
         self.gop_seconds, self.bitrate_kbps = gop_seconds, bitrate_kbps
+        self.config_interval, self.slices = config_interval, slices  # packetizer variants (live mode)
         self.user, self.password = user, password
 
     def _prepare(self):
@@ -670,6 +673,10 @@ class RtspServer(ManagedProcess):
             str(self.gop_seconds),
             "--bitrate",
             str(self.bitrate_kbps),
+            "--config-interval",
+            str(self.config_interval),
+            "--slices",
+            str(self.slices),
             "--secure-mounts",
             str(self.secure_mounts),
             "--secure-user",
