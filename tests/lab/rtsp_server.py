@@ -57,6 +57,7 @@ PATTERNS = [
     "smpte100",
 ]
 
+
 def pay(config_interval: int = 1) -> str:
     """The RTP payloader. *config_interval* 1: SPS/PPS in-band once a second; -1: before every IDR (the
     parameter sets and the IDR slices are packets of one timestamp); 0: only in the SDP."""

@@ -27,16 +27,23 @@ def make_paths(tmp: Path) -> Paths:
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    """make(config, demo=False, **services) -> started MainWindow; its runtime is stopped after the test.
+    """make(config, demo=False, recording=False, **services) -> started MainWindow; its runtime is stopped
+    after the test.
 
+    *recording*: compose motion, recording and retention (``app.compose.add_recording``) as the app does.
     *services* are Runtime fields set before it starts (e.g. ``probes=scheduler``, ``store=store``).
     """
     from widgets.main_window import MainWindow
 
     made: list[tuple[MainWindow, Runtime]] = []
 
-    def make(config: AppConfig, demo: bool = False, size=(1280, 720), **services) -> MainWindow:
+    def make(config: AppConfig, demo: bool = False, size=(1280, 720), recording: bool = False,
+             **services) -> MainWindow:  # fmt: skip
         rt = Runtime(config=config, paths=make_paths(tmp_path), demo=demo)
+        if recording:
+            from app.compose import add_recording
+
+            add_recording(rt)
         for name, svc in services.items():
             setattr(rt, name, svc)
         rt.start()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from app.compose import add_recording
 from app.config import CameraConfig, CameraRecordingSettings, RecordingSettings
-from app.paths import Paths
-from app.runtime import Runtime
 from tests.widgets.conftest import demo_cam, make_config
-from widgets.main_window import MainWindow
 from widgets.tile import REC_COLOR
 
 WAIT = 30_000
@@ -21,24 +17,14 @@ def _rec_pixels(tile) -> int:
     )
 
 
-def test_recording_tile_shows_rec_and_the_other_does_not(qtbot, tmp_path, lab_clip):
+def test_recording_tile_shows_rec_and_the_other_does_not(qtbot, make_window, lab_clip):
     # an encoded source (the lab's H.264 clip): demo:// cameras are raw pictures, which are not recorded
     recorded = CameraConfig(name="Gate", url=f"file://{lab_clip}", recording=CameraRecordingSettings(mode="continuous"))
     cfg = make_config([recorded, demo_cam("Lobby", "life")], "2x2")
     cfg.recording = RecordingSettings(segment_seconds=2, reserve_mb=0)
-    rt = Runtime(cfg, Paths(tmp_path / "v.json", tmp_path, tmp_path / "rec", tmp_path / "logs"))
-    add_recording(rt)
-    rt.start()
-    win = MainWindow(rt)
-    qtbot.addWidget(win)
-    win.resize(1280, 720)
-    win.show()
-    try:
-        tiles = {t.camera_id: t for t in win.wall.tiles if t.camera_id}
-        qtbot.waitUntil(lambda: tiles["gate"].recording, timeout=WAIT)
-        assert not tiles["lobby"].recording
-        qtbot.waitUntil(lambda: _rec_pixels(tiles["gate"]) > 20, timeout=10_000)
-        assert _rec_pixels(tiles["lobby"]) == 0
-    finally:
-        win.shutdown()
-        rt.stop()
+    win = make_window(cfg, recording=True)
+    tiles = {t.camera_id: t for t in win.wall.tiles if t.camera_id}
+    qtbot.waitUntil(lambda: tiles["gate"].recording, timeout=WAIT)
+    assert not tiles["lobby"].recording
+    qtbot.waitUntil(lambda: _rec_pixels(tiles["gate"]) > 20, timeout=10_000)
+    assert _rec_pixels(tiles["lobby"]) == 0
