@@ -92,6 +92,12 @@ def final_path(part: Path, duration_s: float) -> Path:
     return part.with_name(f"{name}_{max(0, round(duration_s * 1000))}.mp4")
 
 
+def is_segment_part(path: Path) -> bool:
+    """Whether *path* is named as a segment being written (``<camera-id>_<UTC time>Z.mp4.part``)."""
+    name = path.name
+    return name.endswith(".mp4" + PART_SUFFIX) and _NAME_RE.match(name.removesuffix(PART_SUFFIX)) is not None
+
+
 def parse_segment(path: Path) -> Segment | None:
     """A closed segment from its file name (no probing); None if the name is not one of ours."""
     m = _NAME_RE.match(path.name)

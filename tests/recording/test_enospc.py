@@ -31,12 +31,17 @@ def disk(tmp_path):
         yield fs
 
 
-@pytest.mark.parametrize("floor", ["free-space floor", "short-segment check"])
+@pytest.mark.parametrize("floor", ["free-space floor", "write error", "short-segment check"])
 def test_enospc_stops_recording_in_words_and_keeps_what_was_written(rtsp_lab, disk, monkeypatch, floor):
-    """Two guards, each tested alone: free space checked at every fragment; and (floor 0, so only this one
-    can see it) a closed segment smaller than the payload muxed into it, FFmpeg having swallowed ENOSPC."""
-    if floor == "short-segment check":
+    """Three guards, each tested alone: free space checked before every fragment is written; (floor 0) the
+    error of the write itself, which FFmpeg reports since the recorder flushes every fragment; and (floor 0,
+    FFmpeg's default buffered writes, which swallow ENOSPC: only this guard can see it) a closed segment
+    smaller than the payload muxed into it."""
+    if floor != "free-space floor":
         monkeypatch.setattr(recorder_module, "MIN_FREE_BYTES", 0)
+    if floor == "short-segment check":
+        buffered = {k: v for k, v in recorder_module.FRAG_OPTIONS.items() if k != "flush_packets"}
+        monkeypatch.setattr(recorder_module, "FRAG_OPTIONS", buffered)
     root = disk / "recordings"
     rec = CameraRecorder("dock", root, segment_seconds=1.0, reserve_mb=0)  # no reserve: the disk says no
     pipe = CameraPipeline("dock", "Dock", rtsp_lab.url(1))
@@ -52,6 +57,7 @@ def test_enospc_stops_recording_in_words_and_keeps_what_was_written(rtsp_lab, di
         where = re.escape(str(root))
         words = {  # the guard that saw it says so
             "free-space floor": rf"disk full: \d+ MB free on {where}, recording stopped",
+            "write error": rf"disk full on {where}: recording stopped",
             "short-segment check": rf"writes to {where} fail \(disk full or I/O error\): recording stopped",
         }[floor]
         assert re.fullmatch(words, st.reason), st.reason

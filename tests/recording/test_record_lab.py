@@ -119,8 +119,9 @@ def test_motion_mode_writes_pre_roll_from_a_keyframe_and_stops_after_post_roll(r
 
 
 def test_kill_9_leaves_every_closed_segment_playable(rtsp_lab, tmp_path):
-    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("record_child.py")), rtsp_lab.url(4),
-                              str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("record_child.py")), str(tmp_path),
+                              f"crash={rtsp_lab.url(4)}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         assert wait_for(lambda: len(scan_segments(tmp_path)) >= 2, timeout=90)
         time.sleep(1.3)  # die in the middle of a segment
