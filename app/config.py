@@ -14,6 +14,7 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -25,6 +26,21 @@ SCHEMA_VERSION = 1
 SUPPORTED_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "file", "lavfi", "demo")
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# the port a stream URL reaches when it names none
+DEFAULT_STREAM_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
+
+
+def stream_endpoint(url: str | None) -> tuple[str, int] | None:
+    """(host, port) a network stream URL connects to; None for files, synthetic sources and bad URLs.
+    Never includes credentials."""
+    try:
+        parts = urlsplit(url or "")
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_STREAM_PORTS or not parts.hostname:
+            return None
+        return parts.hostname, parts.port or DEFAULT_STREAM_PORTS[scheme]
+    except ValueError:
+        return None
 
 
 class ConfigError(Exception):
@@ -136,6 +152,12 @@ class CameraConfig(_Model):
     )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     recording: CameraRecordingSettings = Field(default_factory=CameraRecordingSettings)
+    probe_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="TCP port the network probe connects to on the camera's host (e.g. its web page, 80); never "
+        "a stream port. Unset: ICMP echo only. Reachability of the stream itself comes from the stream's own "
+        "connection (one connection per camera stream)",
+    )  # fmt: skip
 
     @field_validator("url", "sub_url")
     @classmethod
@@ -178,6 +200,18 @@ class CameraConfig(_Model):
                 raise ValueError(f"expected_bandwidth_kbps[{res!r}]: [{lo:g}, {hi:g}] must be [min, max] kb/s "
                                  "with 0 <= min <= max and max > 0")  # fmt: skip
         return v
+
+    @model_validator(mode="after")
+    def _probe_port_is_not_a_stream_port(self) -> CameraConfig:
+        for field, url in (("url", self.url), ("sub_url", self.sub_url)):
+            ep = stream_endpoint(url)
+            if self.probe_port is not None and ep is not None and ep[1] == self.probe_port:
+                raise ValueError(
+                    f"probe_port {self.probe_port} is the stream port of {field} {mask_url(url)!r}: the network "
+                    "probe never opens a second connection to a stream (a camera that serves one client would "
+                    "turn the stream away); name another port of the camera (e.g. 80) or leave it unset (ICMP)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _default_id(self) -> CameraConfig:
@@ -280,9 +314,13 @@ class ProbesSettings(_Model):
     json_devices: list[JsonDeviceSettings] = Field(default_factory=list)
     hls_interval_s: float = Field(10.0, gt=0, le=3600)
     network_interval_s: float = Field(10.0, gt=0, le=3600)
-    network_enabled: bool = Field(True, description="TCP connect probe to each network camera's host:port")
-    network_attempts: int = Field(3, ge=1, le=20, description="TCP connects per cycle (loss = failed share)")
-    network_icmp: bool = Field(True, description="also ICMP echo when the OS permits it without root")
+    network_enabled: bool = Field(
+        True, description="probe each network camera's host: ICMP echo and its probe_port, never a stream port"
+    )
+    network_attempts: int = Field(
+        3, ge=1, le=20, description="TCP connects to probe_port per cycle (loss = failed share)"
+    )
+    network_icmp: bool = Field(True, description="ICMP echo to the camera's host when the OS permits it without root")
     hls_download_segments: bool = Field(True, description="download the newest segment of each rendition")
     hls_duration_tolerance: float = Field(0.1, ge=0, le=1, description="EXTINF vs target duration, fraction")
 

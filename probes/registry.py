@@ -11,7 +11,8 @@ config name        what it builds                              results (kind)
 ``json_device``    one :class:`JsonDeviceProbe` per entry in   ``json_device``
                    ``probes.json_devices`` (preset or fields)
 ``network``        one :class:`NetworkProbe` per network       ``network``
-                   camera (host:port from its URL)
+                   camera: ICMP to its host, TCP to its
+                   ``probe_port`` - never a stream port
 =================  ==========================================  ==========================
 """
 
@@ -24,7 +25,7 @@ from probes.analytics_api import AnalyticsApiProbe
 from probes.base import Probe
 from probes.hls import HlsProbe, is_hls_url
 from probes.json_device import JsonDeviceProbe
-from probes.network import NetworkProbe, camera_endpoint
+from probes.network import NetworkProbe, probe_target, stream_ports
 
 
 def _hls(config: AppConfig) -> list[Probe]:
@@ -77,23 +78,29 @@ def _json_devices(config: AppConfig) -> list[Probe]:
 
 
 def _network(config: AppConfig) -> list[Probe]:
+    """The host of every network camera: ICMP echo and the camera's ``probe_port``. The stream's own port is
+    never probed (a second connection there turned single-client cameras' streams away); its reachability
+    comes from the pipeline's own connection (``app/health/reachability.py``)."""
     p = config.probes
     if not p.network_enabled:
         return []
     out: list[Probe] = []
     for cam in config.cameras:
-        ep = camera_endpoint(cam.url) if cam.enabled else None
-        if ep:
-            out.append(
-                NetworkProbe(
-                    cam.id,
-                    ep[0],
-                    ep[1],
-                    interval_s=p.network_interval_s,
-                    attempts=p.network_attempts,
-                    icmp=p.network_icmp,
-                )
+        target = probe_target(cam) if cam.enabled else None
+        if target is None or (target[1] is None and not p.network_icmp):
+            continue  # not a network camera, or nothing to measure (the stream's connection decides alone)
+        host, port = target
+        out.append(
+            NetworkProbe(
+                cam.id,
+                host,
+                port,
+                interval_s=p.network_interval_s,
+                attempts=p.network_attempts,
+                icmp=p.network_icmp,
+                stream_ports=stream_ports(cam),
             )
+        )
     return out
 
 

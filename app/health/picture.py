@@ -13,9 +13,12 @@ Adapter part - :class:`HealthMonitor` attaches to every tile pipeline (``supervi
 * a packet sink (demux thread) that decodes the audio stream's packets (cheap: AAC/PCM/Opus) into an
   RMS level in dBFS over 0.5 s windows;
 * a state listener that resets both analysers when the stream leaves LIVE (a reconnect starts over);
-* ``set_external(camera_id, source, conditions)`` for probe findings (NETWORK_DOWN from the network
-  probe, HLS_* from the HLS probe), merged with the picture/audio conditions; ``on_probe_results`` is
-  the probe scheduler's listener that routes camera-scoped results there.
+* ``set_external(camera_id, source, conditions)`` for probe findings (HLS_* from the HLS probe), merged
+  with the picture/audio conditions; ``on_probe_results`` is the probe scheduler's listener that routes
+  camera-scoped results there.
+* NETWORK_DOWN is judged, not copied: the stream's own connection (every state change) joined with the
+  network probe's finding about the host (``app/health/reachability.py``); ``CameraHealth.reachability``
+  holds the verdict.
 
 All of it is published with ``pipeline.set_conditions(...)``: the adapter is the only writer of a
 pipeline's conditions, so the sources never overwrite each other.
@@ -31,8 +34,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.config import ThresholdTemplate
+from app.config import ThresholdTemplate, stream_endpoint
+from app.health.reachability import Reachability, host_answers, judge, stream_answer
 from app.pipeline.state import Condition, StreamState
+from probes.network import KIND as NETWORK_KIND
 
 if TYPE_CHECKING:
     import av
@@ -40,12 +45,15 @@ if TYPE_CHECKING:
     from app.config import CameraConfig
     from app.pipeline.pipeline import CameraPipeline
     from app.pipeline.supervisor import Supervisor
+    from probes.base import ProbeResult
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_FPS = 5.0
-# probe result kind -> condition source name in the camera's merged conditions
-CAMERA_PROBE_SOURCES = {"network": "network", "hls": "hls", "hls_rendition": "hls"}
+# probe result kind -> condition source name in the camera's merged conditions (network results are judged
+# with the stream's connection instead: CameraHealth.on_network_probe)
+CAMERA_PROBE_SOURCES = {"hls": "hls", "hls_rendition": "hls"}
+NETWORK_SOURCE = "network"
 ANALYSIS_WIDTH = 96
 WARMUP_S = 5.0  # rate meters need a few seconds after LIVE before fps/bitrate mean anything
 TIMESTAMP_HOLD_S = 10.0  # a timestamp jump is shown this long after it happened
@@ -261,8 +269,12 @@ class _AudioLevelSink:
 class CameraHealth:
     """Adapter for one pipeline: feeds the analysers, merges external conditions, publishes."""
 
-    def __init__(self, pipeline: CameraPipeline, template: ThresholdTemplate) -> None:
+    def __init__(self, pipeline: CameraPipeline, template: ThresholdTemplate, network: bool = False) -> None:
         self.pipeline = pipeline
+        self.network = network  # the stream is a network URL: judge its host's reachability
+        self.reachability: Reachability | None = None  # the last verdict (None: not judged yet / not network)
+        self._net_probe: ProbeResult | None = None
+        self._net_lock = threading.Lock()  # one verdict at a time: the demux thread and a probe's pool thread
         self.picture = PictureAnalyser(template)
         self.audio = AudioAnalyser(template)
         self._external: dict[str, tuple[str, ...]] = {}
@@ -298,6 +310,21 @@ class CameraHealth:
                 self.audio.reset()
                 self._live_since = None
             self._publish()
+        self._judge_network()
+
+    def on_network_probe(self, result: ProbeResult) -> None:
+        """The network probe's latest finding about this camera's host (a probe pool thread)."""
+        with self._net_lock:
+            self._net_probe = result
+        self._judge_network()
+
+    def _judge_network(self) -> None:
+        if not self.network:
+            return
+        with self._net_lock:  # judged and published together, so an older verdict never lands last
+            verdict = judge(stream_answer(self.pipeline.snapshot()), host_answers(self._net_probe))
+            self.reachability = verdict
+            self.set_external(NETWORK_SOURCE, verdict.conditions)
 
     def set_external(self, source: str, conditions: tuple[str, ...]) -> None:
         with self._lock:
@@ -331,6 +358,7 @@ class HealthMonitor:
         self._lock = threading.Lock()
         self._cameras: dict[str, CameraHealth] = {}
         self._pending_external: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._network_results: dict[str, ProbeResult] = {}  # camera id -> latest network probe result
 
     def install(self) -> HealthMonitor:
         self.supervisor.add_pipeline_hook(self.attach)
@@ -338,15 +366,18 @@ class HealthMonitor:
 
     def attach(self, pipeline: CameraPipeline, camera: CameraConfig) -> CameraHealth:
         template = self.supervisor.config.thresholds_for(camera)
-        health = CameraHealth(pipeline, template)
+        health = CameraHealth(pipeline, template, network=stream_endpoint(pipeline.url) is not None)
         pipeline.add_frame_sink(health.on_frame, max_fps=self.analysis_fps)
         pipeline.add_packet_sink(health.audio_sink)
         pipeline.add_state_listener(health.on_state)
         with self._lock:
             self._cameras[camera.id] = health
             pending = self._pending_external.get(camera.id, {})
+            net = self._network_results.get(camera.id)
         for source, conds in pending.items():
             health.set_external(source, conds)
+        if net is not None:
+            health.on_network_probe(net)
         return health
 
     def camera(self, camera_id: str) -> CameraHealth | None:
@@ -358,11 +389,22 @@ class HealthMonitor:
         camera's snapshot; results that belong to no camera are the alert engine's, not the picture's."""
         by_cam: dict[tuple[str, str], set[str]] = {}
         for r in results:
+            if r.kind == NETWORK_KIND and r.camera_id:
+                self._on_network_result(r)
+                continue
             source = CAMERA_PROBE_SOURCES.get(r.kind)
             if source and r.camera_id:
                 by_cam.setdefault((r.camera_id, source), set()).update(r.conditions)
         for (cam, source), conds in by_cam.items():
             self.set_external(cam, source, tuple(sorted(conds)))
+
+    def _on_network_result(self, result: ProbeResult) -> None:
+        """The host's finding joins the stream's own evidence (kept for pipelines created later)."""
+        with self._lock:
+            self._network_results[result.camera_id] = result
+            health = self._cameras.get(result.camera_id)
+        if health is not None and health.pipeline is self.supervisor.pipeline(result.camera_id):
+            health.on_network_probe(result)
 
     def set_external(self, camera_id: str, source: str, conditions: tuple[str, ...]) -> None:
         """Probe findings for a camera (thread-safe; kept for pipelines created later)."""

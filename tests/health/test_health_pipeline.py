@@ -54,12 +54,17 @@ def test_black_and_frozen_and_network_condition_on_live_pipelines(running):
     assert not {"FROZEN", "BLACK"} & set(snaps()["moving"].conditions), snaps()["moving"]
     assert snaps()["moving"].is_live
     # a probe's finding joins the picture conditions without replacing them
-    health.on_probe_results(None, [ProbeResult("network", "black", ok=False, camera_id="black",
-                                               conditions=("NETWORK_DOWN",))])  # fmt: skip
-    assert wait_for(lambda: {"BLACK", "NETWORK_DOWN"} <= set(snaps()["black"].conditions))
-    health.on_probe_results(None, [ProbeResult("network", "black", ok=True, camera_id="black")])
-    assert wait_for(lambda: "NETWORK_DOWN" not in snaps()["black"].conditions)
+    health.on_probe_results(None, [ProbeResult("hls", "black", ok=False, camera_id="black",
+                                               conditions=("HLS_STALE",))])  # fmt: skip
+    assert wait_for(lambda: {"BLACK", "HLS_STALE"} <= set(snaps()["black"].conditions))
+    health.on_probe_results(None, [ProbeResult("hls", "black", ok=True, camera_id="black")])
+    assert wait_for(lambda: "HLS_STALE" not in snaps()["black"].conditions)
     assert "BLACK" in snaps()["black"].conditions
+    # the network probe's word alone never takes a camera whose stream is up off the network
+    health.on_probe_results(None, [ProbeResult("network", "black", ok=False, state="NETWORK_DOWN",
+                                               camera_id="black", conditions=("NETWORK_DOWN",))])  # fmt: skip
+    time.sleep(0.5)
+    assert "NETWORK_DOWN" not in snaps()["black"].conditions
     assert health.camera("moving").frames_analysed > 0
 
 

@@ -195,9 +195,11 @@ def test_no_password_in_a_reason_or_its_detail():
         assert "s3cret" not in e.reason and "s3cret" not in e.detail and "s3cret" not in str(e), code
 
 
-def test_a_server_that_accepts_and_never_answers_has_timed_out_not_sent_invalid_data():
+def test_a_server_that_accepts_and_never_answers_is_connected_and_silent_not_invalid_data():
     """Real FFmpeg, real socket: the listening socket takes connections (the kernel's backlog) and never
-    speaks, like a camera whose server hangs. Without the time-out rule this read "invalid data"."""
+    speaks, like a camera whose server hangs. FFmpeg's RTSP client says INVALIDDATA (its OPTIONS reply had
+    no status line); this reads "connected, but the server sent nothing", never "invalid data", and is not
+    a connect time-out either (the TCP connection was made: the network is up)."""
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", 0))
         srv.listen(8)
@@ -206,5 +208,5 @@ def test_a_server_that_accepts_and_never_answers_has_timed_out_not_sent_invalid_
         with pytest.raises(SourceError) as info:
             open_source(spec, open_timeout_s=1.0, read_timeout_s=1.0)
     e = info.value
-    assert (e.state, e.reason) == (OFFLINE, "timed out connecting: no answer in 1.0 s"), e.detail
+    assert (e.state, e.reason) == (OFFLINE, "connected, but the server sent nothing for 1.0 s"), e.detail
     assert "pw123" not in e.detail
