@@ -25,9 +25,12 @@ RUNTIME_APT=(
   libportaudio2
 )
 LAB_APT=(
-  # RTSP test cameras: gst-rtsp-server driven from Debian's python3 (python3-gi)
+  # RTSP test cameras: gst-rtsp-server driven from Debian's python3 (python3-gi); x264enc (ugly), x265enc,
+  # voaacenc and hlssink2 (bad), jpegenc and the RTP payloaders (good); gst-launch-1.0 (tools)
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-x gstreamer1.0-tools
+  # VLC as an RTSP server (cvlc; its plugins come with vlc-plugin-base above)
+  vlc-bin
   # RTMP ingest + HLS over HTTP
   nginx libnginx-mod-rtmp curl
   # real-window tests and screenshots; a system tray host for the alarm notification test

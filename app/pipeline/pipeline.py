@@ -39,7 +39,10 @@ import av.stream
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from app.pipeline.bitstream import annexb_codecs
 from app.pipeline.frames import DISPLAY_PIXEL_FORMAT, Frame, LatestFrameSlot, RateMeter, fit_size
+from app.pipeline.pacing import Pacer
+from app.pipeline.playlist import read_playlist
 from app.pipeline.source import (
     SourceError,
     SourceSpec,
@@ -112,7 +115,9 @@ DecodeMsg = PacketMsg | StreamOpened | StreamClosed | Resync
 
 
 KEYFRAMES_ONLY_GOP_GUESS_S = 10.0  # keyframes-only stall allowance before the GOP has been measured
-BACK_SECOND_PICTURE_S = 12.0  # after an outage the second picture must follow the first within this (a GOP)
+HLS_SEGMENT_GUESS_S = 10.0  # a live HLS playlist whose target duration could not be read: the longest usual
+BACK_PICTURES = 3  # after an outage, pictures in a row that make a camera back (one or two can be a flush)
+BACK_PICTURE_GAP_S = 12.0  # ... each within this of the one before (a GOP: keyframes-only tiles get one per GOP)
 
 
 @dataclass(frozen=True)
@@ -256,17 +261,27 @@ class ThreadedDecode:
 
 
 class _DecoderState:
-    __slots__ = ("ctx", "first", "need_key", "t_open")
+    __slots__ = ("ctx", "first", "need_key", "size", "t_open")
 
     def __init__(self) -> None:
         self.ctx = None
         self.t_open = 0.0
         self.need_key = True
         self.first = False
+        self.size: tuple[int, int] | None = None  # the connection's picture size (its first picture's)
 
 
 class _Stop(Exception):
     """Internal: the pipeline was asked to stop."""
+
+
+class _Reopen(Exception):
+    """Internal: the connection must be opened again, seamlessly if pictures are flowing (a live playlist
+    "ended", or the stream's codec or picture size changed and the recorder needs a new segment)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class CameraPipeline:
@@ -318,12 +333,21 @@ class CameraPipeline:
         self._last_frame_at = 0.0  # monotonic; also reset at each connect (the stall timer starts there)
         self._last_picture_at = 0.0  # monotonic: the last decoded picture, ever (the start of an outage)
         self._last_packet_at = 0.0  # monotonic: the last video packet, or the connect (a hung read's silence)
-        self._back_at: float | None = None  # UNIX time of the first picture after an outage, awaiting a second
+        self._back_at: float | None = None  # UNIX time of the first picture after an outage, awaiting more
+        self._back_count = 0  # pictures in a row since _back_at
+        self._back_last = 0.0  # UNIX time of the last of them
         self._last_keyframe_at = 0.0
         self._connected = False
         self._latency_ema = 0.0
         self._intra_only = False
         self._dec = _DecoderState()
+        self._segment_s = 0.0  # live HLS: the playlist's target duration (0 for other sources)
+        self._reopening = False  # a seamless reopen is under way: the stall watchdog keeps watching
+        self._stream_change = ""  # set by the decoder side: the picture size changed (a recorder needs to know)
+        self._resume_after: float | None = None  # live HLS: the last video timestamp handed on (a reopen skips to it)
+        self._hls_was_live = False  # the playlist was live once: an EXT-X-ENDLIST now means its packager stopped
+        self._hls_vod = False  # the playlist is a recording (ended when first read): it loops like a file
+        self._hls_sequence = (0, 0.0)  # (next media sequence, monotonic time it was first seen) at the last open
         # Chosen once: the rest of the pipeline only calls put/start/stop and reads done/dropped.
         self._decoder: Decoder = (
             ThreadedDecode(self._handle, self._stop, self._decoder_crashed, self.options.worker_nice)
@@ -444,10 +468,12 @@ class CameraPipeline:
         """Called by the supervisor's watchdog (about twice a second): detects STALLED and recovery."""
         t = time.monotonic() if now is None else now
         snap = self._snap
-        if not self._connected:
+        if not (self._connected or self._reopening):
             return
         silent_for = t - self._last_frame_at if self._last_frame_at else 0.0
-        limit = self.options.stall_after_s
+        # a live HLS source delivers a segment at a time and FFmpeg reloads its playlist up to a target
+        # duration late: allow a segment on top (2 s segments: 5 s, 6 s: 9 s, 10 s: 13 s)
+        limit = self.options.stall_after_s + self._segment_s
         if self._keyframes_only:
             # one picture per GOP: a camera with 4-10 s between keyframes is not stalled between two of them;
             # until two keyframes have told the interval, allow a long GOP (10 s) rather than cry STALLED
@@ -510,25 +536,45 @@ class CameraPipeline:
             return
         attempt = 0  # failed connections in a row: the backoff's exponent
         first_connect = True
+        reopen: _Reopen | None = None  # the last connection asked to be opened again at once
         try:
             while not self._stop.is_set():
-                if first_connect:
-                    self._set_state(StreamState.CONNECTING, "connecting")
-                else:
-                    n = self._snap.reconnect_attempt  # written by this thread only (and reset on recovery)
-                    self._set_state(StreamState.CONNECTING, f"reconnecting (attempt {n})" if n else "reconnecting")
+                if reopen is None:
+                    if first_connect:
+                        self._set_state(StreamState.CONNECTING, "connecting")
+                    else:
+                        n = self._snap.reconnect_attempt  # written by this thread only (and reset on recovery)
+                        self._set_state(StreamState.CONNECTING, f"reconnecting (attempt {n})" if n else "reconnecting")
+                    self._back_at = None  # a lone picture flushed by the last connection does not carry over
                 frames_before = self._frames_decoded
-                self._back_at = None  # a lone picture flushed by the last connection does not carry over
                 ended = SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
                 try:
-                    self._run_connection(spec)
+                    self._run_connection(spec, reopen)
+                    reopen = None
+                except _Reopen as r:
+                    reopen = r
+                    ended = SourceError(StreamState.OFFLINE, r.why)
                 except SourceError as e:
+                    reopen = None
                     ended = e
                     log.debug("%s: %s", self.camera_id, e.detail)
                 finally:
                     self._connected = False
+                    self._reopening = False
                 if self._stop.is_set():
                     break
+                # (only after a connection that showed pictures: a reopen that plays nothing new is no continuation)
+                if reopen is not None and self._frames_decoded > frames_before and self._pictures_flowing():
+                    # Seamless: the state stays what it is (LIVE), the stall watchdog keeps timing from the last
+                    # picture, and the next connection skips what was already handed on.
+                    log.info("%s [%s]: reopening the stream: %s", self.camera_id, self.variant, reopen.why)
+                    with self._lock:
+                        self._snap = replace(self._snap, reconnects_total=self._snap.reconnects_total + 1)
+                    self._reopening = True
+                    first_connect = False
+                    attempt = 0
+                    continue
+                reopen = None
                 # a connection that produced pictures resets the backoff (it nearly always ends in an error:
                 # a live stream does not end by itself, so this cannot be _run_connection's return value)
                 had_frames = self._frames_decoded > frames_before
@@ -546,11 +592,45 @@ class CameraPipeline:
             log.exception("%s: demux thread crashed", self.camera_id)
             self._set_state(StreamState.ERROR, f"internal error: {type(e).__name__}")
 
-    def _run_connection(self, spec: SourceSpec) -> None:
-        """One connection: open, demux until lost (raises SourceError) or stopped (raises _Stop)."""
+    def _pictures_flowing(self) -> bool:
+        """A picture came within the stall allowance: a reopen now need not show the camera as down."""
+        limit = self.options.stall_after_s + self._segment_s
+        return bool(self._last_picture_at) and time.monotonic() - self._last_picture_at < limit
+
+    def _check_playlist_moves(self, next_sequence: int) -> None:
+        """A live playlist that lists no new segment for longer than a packager may take (it adds one every
+        target duration, RFC 8216 4.3.3.1; allowed: one and a half, plus the stall allowance) belongs to a
+        stopped packager: opening it would replay its last segments as if they were live."""
+        seen, since = self._hls_sequence
+        now = time.monotonic()
+        if next_sequence != seen or not since:
+            self._hls_sequence = (next_sequence, now)
+            return
+        unchanged = now - since
+        if unchanged > 1.5 * self._segment_s + self.options.stall_after_s:
+            raise SourceError(
+                StreamState.OFFLINE, f"the playlist has had no new segment for {unchanged:.0f} s: the packager stopped"
+            )
+
+    def _run_connection(self, spec: SourceSpec, reopen: _Reopen | None = None) -> None:
+        """One connection: open, demux until lost (raises SourceError), stopped (raises _Stop) or to be
+        opened again at once (raises _Reopen). *reopen*: why the last connection asked for this one."""
         opts = self.options
         t_open = time.monotonic()
-        container = open_source(spec, opts.open_timeout_s, opts.read_timeout_s)
+        read_timeout = opts.read_timeout_s
+        if spec.hls:
+            info = read_playlist(spec.target, min(3.0, opts.open_timeout_s))
+            if info is not None and info.ended and self._hls_was_live:
+                raise SourceError(StreamState.OFFLINE, "the playlist ended: the packager stopped publishing")
+            # FFmpeg waits up to a target duration for a playlist reload: that wait must not read as a hang
+            self._segment_s = (info.target_s if info is not None else None) or HLS_SEGMENT_GUESS_S
+            if info is not None:
+                self._hls_vod = info.ended
+                self._hls_was_live = self._hls_was_live or not info.ended
+                if not info.ended:  # a recording's playlist never moves, and need not
+                    self._check_playlist_moves(info.next_sequence)
+            read_timeout = max(read_timeout, 1.5 * self._segment_s + 2.0)
+        container = open_source(spec, opts.open_timeout_s, read_timeout)
         sinks_opened: list[PacketSink] = []
         try:
             if not container.streams.video:
@@ -568,11 +648,14 @@ class CameraPipeline:
                 codec=_codec_label(ctx.name), width=ctx.width or 0, height=ctx.height or 0,
                 audio_codec=astream.codec_context.name if astream is not None else "",
             )  # fmt: skip
-            for meter in (self._rx_video, self._rx_bytes, self._decoded):
-                meter.reset()
+            if reopen is None:
+                for meter in (self._rx_video, self._rx_bytes, self._decoded):
+                    meter.reset()
+                self._last_frame_at = time.monotonic()  # stall timer starts at connect (a reopen keeps it)
             self._last_keyframe_at = 0.0
+            self._stream_change = ""
             self._connected = True
-            self._last_frame_at = self._last_packet_at = time.monotonic()  # stall timer starts at connect
+            self._last_packet_at = time.monotonic()
             with self._lock:
                 sinks = list(self._packet_sinks)
             for s in sinks:
@@ -585,9 +668,7 @@ class CameraPipeline:
             self._decoder.put(StreamOpened(ctx, t_open))
             streams = [vstream] + ([astream] if astream is not None else [])
             self._demux(container, spec, vstream, sinks_opened, streams)
-        except SourceError:
-            raise
-        except _Stop:
+        except (SourceError, _Stop, _Reopen):
             raise
         except Exception as e:
             # a read that failed after this long without a packet was (most likely) PyAV's read time-out
@@ -631,60 +712,141 @@ class CameraPipeline:
         return chosen
 
     def _demux(self, container, spec: SourceSpec, vstream, sinks: list[PacketSink], streams: list) -> None:
-        pace_origin: tuple[float, float] | None = None  # (wall monotonic, pts seconds) for paced sources
+        pacer = Pacer() if spec.paced else None
         vindex = vstream.index
+        # seconds per timestamp tick, per stream (packet.time_base makes a Fraction per call)
+        tick_s = {st.index: float(st.time_base) for st in streams if st.time_base is not None}
+        timed = pacer is not None or spec.hls  # timestamps in seconds are needed (pacing, reopen continuity)
+        # A live playlist opened again continues the last connection's timeline: what was handed on already is
+        # skipped, so a packager that stopped is not replayed as live (an RTSP or RTMP reconnect starts its own
+        # timestamps anew: skipping "old" ones there would drop good pictures, so only HLS). It restarts at most
+        # a few segments back: a timestamp further back than that is another timeline (a new packager).
+        resume_after = self._resume_after if spec.hls and not self._hls_vod else None
+        replay_s = 3 * self._segment_s + 2.0
+        # an MPEG-TS source can switch codec on the same PID: the demuxer keeps the codec it probed, so the
+        # packets' own bytes are checked (H.264 and HEVC in Annex B; app/pipeline/bitstream.py)
+        expect_codec = vstream.codec_context.name if vstream.codec_context.name in ("h264", "hevc") else None
+        sniff = expect_codec is not None
+        foreign = 0  # video packets in a row whose bytes say another codec
+        # At an HEVC -> H.264 switch FFmpeg's HEVC parser loses the picture before the last one (seen with the
+        # lab's switching playlist: 29 of 30 pictures): the last picture then refers to a missing one and the
+        # recording warns at its end. Live HLS video reaches the sinks one packet late, so the last picture
+        # before a switch can be dropped with the switch.
+        hold_last = sniff and spec.hls
+        vtick = float(vstream.time_base) if vstream.time_base is not None else 0.0
+        last_key_ts: float | None = None
         # one picture may come as several packets of one timestamp (parameter sets before an IDR, slices):
         # the figures count pictures, so a packet that continues the previous one's picture is not counted.
         # Only once the timestamps have moved: a source that stamps every packet 0 has no pictures to join.
         last_vpts: int | None = None
         pts_moved = False
         decode = self._decoder.put
-        for packet in container.demux(streams):
-            if self._stop.is_set():
-                raise _Stop
-            if packet.size == 0 and packet.pts is None:
-                continue  # flush packet at EOF
-            now = time.monotonic()
-            if spec.outage and demo_outage_active(spec.outage):
-                raise SourceError(StreamState.OFFLINE, "connection lost (demo outage)")
-            if spec.paced and packet.pts is not None and packet.time_base is not None:
-                pts_s = float(packet.pts * packet.time_base)
-                if pace_origin is None or pts_s < pace_origin[1]:
-                    pace_origin = (now, pts_s)
-                ahead = pace_origin[0] + (pts_s - pace_origin[1]) - now
-                if ahead > 0:
-                    self._wait(min(ahead, 1.0))
-                    now = time.monotonic()
-            for s in sinks:
-                try:
-                    s.on_packet(packet)
-                except Exception:
-                    log.exception("%s: packet sink %r failed", self.camera_id, s)
-            if packet.stream_index != vindex:
-                continue
-            self._last_packet_at = now
-            self._rx_bytes.add(packet.size, now)
-            is_key = packet.is_keyframe or self._intra_only
-            same_picture = pts_moved and packet.pts is not None and packet.pts == last_vpts
-            pts_moved = pts_moved or (last_vpts is not None and packet.pts is not None and packet.pts != last_vpts)
-            last_vpts = packet.pts
-            if not same_picture:
-                self._rx_video.add(1.0, now)
-            if is_key and not same_picture:
-                if self._last_keyframe_at:
-                    self._keyframe_interval = now - self._last_keyframe_at
-                self._last_keyframe_at = now
-            self._packets_rx += 1
-            self._bytes_rx += packet.size
-            if (self._keyframes_only or self._resume_at_key) and not is_key:
-                continue
-            if is_key and not self._keyframes_only:
-                self._resume_at_key = False
-            decode(PacketMsg(packet, is_key, now))
-        # demux() ended: the source closed (EOF). Files and lavfi loop; live servers do not end.
-        if spec.paced:
+        held: list[av.Packet] = []  # the video packet the sinks get next (live HLS: see hold_last above)
+        try:
+            for packet in container.demux(streams):
+                if self._stop.is_set():
+                    raise _Stop
+                if packet.size == 0 and packet.pts is None:
+                    continue  # flush packet at EOF
+                now = time.monotonic()
+                if spec.outage and demo_outage_active(spec.outage):
+                    raise SourceError(StreamState.OFFLINE, "connection lost (demo outage)")
+                is_video = packet.stream_index == vindex
+                ts = packet.dts if packet.dts is not None else packet.pts
+                ts_s = ts * tick_s.get(packet.stream_index, 0.0) if timed and ts is not None else None
+                if resume_after is not None and ts_s is not None:
+                    # an opened-again playlist starts behind where the last connection stopped: skip what was handed on
+                    if resume_after - replay_s < ts_s <= resume_after:
+                        continue
+                    if is_video:
+                        resume_after = None  # past it (or another timeline): from here on everything is new
+                if pacer is not None and ts_s is not None and is_video:
+                    # paced on the video alone: ffmpeg's fMP4 HLS segments hold all their video, then all their
+                    # audio, so pacing both held the pictures back through every audio run (7 fps for 15)
+                    wait = pacer.delay(ts_s, now)
+                    if wait > 0:
+                        self._wait(wait)
+                        now = time.monotonic()
+                if not is_video:
+                    self._to_sinks(sinks, packet)
+                    continue
+                if sniff:
+                    codecs = annexb_codecs(memoryview(packet))
+                    other = codecs - {expect_codec}
+                    if other:
+                        # Held back from the decoder and the recorder (it would go into a track of the old codec).
+                        # Two in a row: the stream changed (one alone may be a damaged packet). A packet with units of
+                        # both is the switch itself (the old codec's parser glued the new one's first units onto its
+                        # last picture): what follows is the new codec, so reopen now (a picture after it would
+                        # refer to the one held back).
+                        foreign += 2 if expect_codec in codecs else 1
+                        if foreign >= 2:
+                            held.clear()
+                            raise _Reopen(f"the stream changed codec ({_codec_label(expect_codec)} to "
+                                          f"{_codec_label(next(iter(other)))})")  # fmt: skip
+                        continue
+                    foreign = 0
+                self._last_packet_at = now
+                self._rx_bytes.add(packet.size, now)
+                is_key = packet.is_keyframe or self._intra_only
+                same_picture = pts_moved and packet.pts is not None and packet.pts == last_vpts
+                pts_moved = pts_moved or (last_vpts is not None and packet.pts is not None and packet.pts != last_vpts)
+                last_vpts = packet.pts
+                if not same_picture:
+                    self._rx_video.add(1.0, now)
+                if is_key and not same_picture:
+                    # the interval the stream says (its timestamps), else the one the clock saw (arrival jitter:
+                    # a 10 fps MJPEG camera read 0.08-0.11 s under load)
+                    key_ts = packet.pts * vtick if packet.pts is not None and pts_moved else None
+                    if key_ts is not None and last_key_ts is not None and 0 < key_ts - last_key_ts < 60:
+                        self._keyframe_interval = key_ts - last_key_ts
+                    elif self._last_keyframe_at:
+                        self._keyframe_interval = now - self._last_keyframe_at
+                    last_key_ts = key_ts
+                    self._last_keyframe_at = now
+                self._packets_rx += 1
+                self._bytes_rx += packet.size
+                if ts_s is not None:
+                    self._resume_after = ts_s
+                if (self._keyframes_only or self._resume_at_key) and not is_key:
+                    if hold_last:
+                        if held:
+                            self._to_sinks(sinks, held.pop())
+                        held.append(packet)
+                    else:
+                        self._to_sinks(sinks, packet)
+                    continue
+                if is_key and not self._keyframes_only:
+                    self._resume_at_key = False
+                # decoded before the sinks see it: a packet that changes the picture size goes to the new segment
+                decode(PacketMsg(packet, is_key, now))
+                if self._stream_change:
+                    raise _Reopen(self._stream_change)
+                if hold_last:
+                    if held:
+                        self._to_sinks(sinks, held.pop())
+                    held.append(packet)
+                else:
+                    self._to_sinks(sinks, packet)
+        finally:
+            if held:  # the connection ends: the held packet is good (a codec switch discarded it)
+                self._to_sinks(sinks, held.pop())
+
+        # demux() ended: the source closed (EOF). Files and lavfi loop; a live HLS playlist that "ended" is
+        # opened again (its next reload usually continues it: a packager restart, a CDN hiccup, a read of a
+        # playlist written without its newest segment); live servers do not end.
+        if spec.loops or (spec.hls and self._hls_vod):
             raise SourceError(StreamState.CONNECTING, "end of file, restarting")
+        if spec.hls:
+            raise _Reopen("the playlist ended")
         raise SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
+
+    def _to_sinks(self, sinks: list[PacketSink], packet: av.Packet) -> None:
+        for s in sinks:
+            try:
+                s.on_packet(packet)
+            except Exception:
+                log.exception("%s: packet sink %r failed", self.camera_id, s)
 
     # ------------------------------------------------------------------ internals: decoder side
 
@@ -712,10 +874,17 @@ class CameraPipeline:
                     log.debug("%s: decode error %s", self.camera_id, e)
                     return
                 for frame in frames:
+                    size = (frame.width, frame.height)
+                    if d.size is None:
+                        d.size = size
+                    elif size != d.size and not self._stream_change and self._packet_sinks:
+                        # a recorder writes the new size into a new segment: the connection is opened again
+                        was, now = "x".join(map(str, d.size)), "x".join(map(str, size))
+                        self._stream_change = f"the picture size changed ({was} to {now})"
                     self._on_frame(frame, t, d.t_open, d.first)
                     d.first = False
             case StreamOpened(ctx, t_open):
-                d.ctx, d.t_open, d.need_key, d.first = ctx, t_open, True, True
+                d.ctx, d.t_open, d.need_key, d.first, d.size = ctx, t_open, True, True, None
             case StreamClosed(done):
                 d.ctx = None
                 done.set()
@@ -762,14 +931,19 @@ class CameraPipeline:
         latency = done - arrived
         self._latency_ema = 0.9 * self._latency_ema + 0.1 * latency if self._latency_ema else latency
         if snap.state is not StreamState.LIVE:
-            if self._back_at is not None and time.time() - self._back_at > BACK_SECOND_PICTURE_S:
-                self._back_at = None  # a lone stray picture long ago: this one starts the count afresh
-            if snap.down_since is not None and self._back_at is None:
-                # After an outage it takes a second picture to be back: when a hung RTSP server's socket
-                # times out, FFmpeg flushes the frame its depacketiser held, one picture from before the
-                # hang that would otherwise flash the tile LIVE (seen against the lab server: 2 s after
-                # SIGSTOP). A camera that is really back sends the next one a frame interval later.
-                self._back_at = time.time()
+            wall = time.time()
+            if self._back_at is not None and wall - self._back_last > BACK_PICTURE_GAP_S:
+                self._back_at = None  # a stray picture long ago: this one starts the count afresh
+            if snap.down_since is not None and (self._back_at is None or self._back_count + 1 < BACK_PICTURES):
+                # After an outage it takes three pictures in a row to be back: a read that times out makes
+                # FFmpeg flush what its demuxer held, pictures from before the hang that would otherwise flash
+                # the tile LIVE: one from a hung RTSP server's depacketiser (2 s after SIGSTOP, lab server), the
+                # last two of a live HLS segment when its packager died (when the read time-out ends FFmpeg's
+                # playlist reload). A camera that is really back sends the next ones a frame interval later.
+                if self._back_at is None:
+                    self._back_at, self._back_count = wall, 0
+                self._back_count += 1
+                self._back_last = wall
             else:
                 self._set_state(StreamState.LIVE, "receiving pictures", back_at=self._back_at)
                 self._back_at = None

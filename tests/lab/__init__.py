@@ -1,7 +1,7 @@
 """Vigil's test lab: real stream servers on 127.0.0.1 that tests and benchmarks start and stop.
 
     sys.path.insert(0, repo_root)
-    from tests.lab import RtspServer, NginxServer, RtmpPublisher, HlsLadder, make_clip
+    from tests.lab import RtspServer, NginxServer, RtmpPublisher, HlsLadder, HlsPackager, make_clip
 
 See tests/lab/README.md for the apt packages, and tests/conftest.py for the pytest fixtures.
 """
@@ -17,7 +17,11 @@ from tests.lab.fake_api import (
     JsonDeviceServer,
 )
 from tests.lab.servers import (
+    CodecSwitchHls,
+    FfmpegRtmpListener,
     HlsLadder,
+    HlsPackager,
+    HlsSink2Packager,
     LabError,
     ManagedProcess,
     NginxServer,
@@ -27,8 +31,10 @@ from tests.lab.servers import (
     RtspServer,
     ServerStartError,
     TrayHost,
+    VlcRtspServer,
     Xvfb,
     free_port,
+    group_cpu_seconds,
     http_get,
     make_clip,
     port_open,
@@ -42,9 +48,13 @@ __all__ = [
     "BLACKMAGIC_STATUS",
     "HDD_MONITOR_REPORT",
     "HDD_MONITOR_STATUS",
+    "CodecSwitchHls",
     "FakeAnalyticsApi",
     "FakeStream",
+    "FfmpegRtmpListener",
     "HlsLadder",
+    "HlsPackager",
+    "HlsSink2Packager",
     "JsonDeviceServer",
     "LabError",
     "ManagedProcess",
@@ -57,8 +67,10 @@ __all__ = [
     "ServerStartError",
     "SinkRecorder",
     "TrayHost",
+    "VlcRtspServer",
     "Xvfb",
     "free_port",
+    "group_cpu_seconds",
     "http_get",
     "make_clip",
     "port_open",

@@ -9,10 +9,12 @@ bindings come from the Debian package python3-gi. Normally started by
   /usr/bin/python3 tests/lab/rtsp_server.py --port 8554 --mounts 32 --clip clip.h264 --fps 15
 
 Mounts:
-  /cam1 .. /camN       live H.264 (videotestsrc is-live, x264enc ultrafast/zerolatency, GOP
-                       --gop-seconds) with the camera name and a running clock burnt in; or, with
-                       --clip FILE, a pre-encoded H.264 file served by stream copy, looped forever
-                       (no encoder: cheap enough for 32 cameras on 2 cores).
+  /cam1 .. /camN       live video (videotestsrc is-live, GOP --gop-seconds) with the camera name and a
+                       running clock burnt in: --codec h264 (x264enc ultrafast/zerolatency, default),
+                       hevc (x265enc ultrafast/zerolatency + rtph265pay) or mjpeg (jpegenc +
+                       rtpjpegpay: every picture a keyframe); --audio aac adds a 440 Hz tone (voaacenc +
+                       rtpmp4gpay, AAC-hbr). Or, with --clip FILE, a pre-encoded H.264 file served by
+                       stream copy, looped forever (no encoder: cheap enough for 32 cameras on 2 cores).
   /secure1 .. /secureK same source, but require RTSP Basic or Digest authentication
                        (--auth-method basic|digest, one per server; --secure-user /
                        --secure-password, default admin / s3cret!). A missing or wrong password
@@ -26,8 +28,8 @@ Media are shared between clients of the same mount and only built when the first
 connects (idle server ~0 % CPU). Prints "RTSP ready: ..." on stdout once listening.
 
 apt: python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-     gstreamer1.0-plugins-bad (h264parse) gstreamer1.0-plugins-ugly (x264enc)
-     gstreamer1.0-x (textoverlay/timeoverlay)
+     (jpegenc, rtpjpegpay, rtph265pay, rtpmp4gpay) gstreamer1.0-plugins-bad (h264parse, x265enc,
+     voaacenc) gstreamer1.0-plugins-ugly (x264enc) gstreamer1.0-x (textoverlay/timeoverlay)
 """
 
 import argparse
@@ -65,6 +67,50 @@ def pay(config_interval: int = 1) -> str:
 
 
 PAY = pay()
+CODECS = ("h264", "hevc", "mjpeg")
+
+
+def encode_and_pay(a) -> str:
+    """Encoder ! payloader for --codec. With --config-interval 0 the H.264 parameter sets are in the SDP's
+    sprop-parameter-sets and nowhere else: x264 itself repeats SPS/PPS before every IDR (whatever the
+    stream format) unless told ``repeat-headers=0``."""
+    gop = a.fps * a.gop_seconds
+    if a.codec == "hevc":
+        # one worker thread (x265 starts a pool per core otherwise); no B-frames; closed GOPs (every keyframe
+        # an IDR, as cameras send, not x265's default CRA); VPS/SPS/PPS in-band only where the payloader
+        # puts them (x265 does not repeat them by default)
+        return (
+            f"x265enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} key-int-max={gop} "
+            f'option-string="pools=1:frame-threads=1:bframes=0:open-gop=0" '
+            f"! video/x-h265,profile=main "
+            f"! rtph265pay name=pay0 pt=96 config-interval={a.config_interval}"
+        )
+    if a.codec == "mjpeg":
+        # RTP/JPEG (RFC 2435): static payload type 26, width and height multiples of 8 up to 2040
+        return f"jpegenc quality={a.jpeg_quality} ! rtpjpegpay name=pay0 pt=26"
+    # slices > 0: every picture in that many slices (separate NAL units, one RTP timestamp), as many
+    # encoders in cameras do
+    x264_opts = [f"slices={a.slices}"] if a.slices else []
+    if a.config_interval == 0:
+        x264_opts.append("repeat-headers=0")
+    opts = f'option-string="{":".join(x264_opts)}" ' if x264_opts else ""
+    return (
+        f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} "
+        f"key-int-max={gop} threads=1 {opts}"
+        f"! video/x-h264,profile=baseline "
+        f"! {pay(a.config_interval)}"
+    )
+
+
+def audio_branch(a, pt: int = 97) -> str:
+    """A second stream of the same media: a 440 Hz tone as AAC (MPEG4-GENERIC, AAC-hbr)."""
+    if a.audio != "aac":
+        return ""
+    return (
+        f" audiotestsrc is-live=true wave=sine freq=440 volume=0.3 "
+        f"! audio/x-raw,rate=44100,channels=1 ! audioconvert ! voaacenc bitrate=64000 "
+        f"! aacparse ! rtpmp4gpay name=pay1 pt={pt}"
+    )
 
 
 def live_launch(name, i, a):
@@ -75,17 +121,11 @@ def live_launch(name, i, a):
             f' ! textoverlay text="{name}" valignment=top halignment=left font-desc="Sans 24"'
             f' ! timeoverlay valignment=bottom halignment=right font-desc="Sans 20"'
         )
-    # slices > 0: every picture in that many slices (separate NAL units, one RTP timestamp), as many
-    # encoders in cameras do
-    slices = f'option-string="slices={a.slices}" ' if a.slices else ""
     return (
         f"( videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,format=I420,width={a.width},height={a.height},framerate={a.fps}/1"
         f"{overlay} "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} "
-        f"key-int-max={a.fps * a.gop_seconds} threads=1 {slices}"
-        f"! video/x-h264,profile=baseline "
-        f"! {pay(a.config_interval)} )"
+        f"! {encode_and_pay(a)}{audio_branch(a)} )"
     )
 
 
@@ -143,6 +183,9 @@ def main():
     p.add_argument("--gop-seconds", type=int, default=1)
     p.add_argument("--config-interval", type=int, default=1, help="rtph264pay config-interval (-1: every IDR)")
     p.add_argument("--slices", type=int, default=0, help="x264 slices per picture (0: one)")
+    p.add_argument("--codec", choices=CODECS, default="h264", help="video codec of the live mounts")
+    p.add_argument("--jpeg-quality", type=int, default=60, help="jpegenc quality (--codec mjpeg)")
+    p.add_argument("--audio", choices=("none", "aac"), default="none", help="add an audio stream (live mode)")
     p.add_argument("--no-overlay", action="store_true", help="skip text/time overlays (less CPU)")
     p.add_argument("--clip", help="serve this pre-encoded H.264 file by stream copy instead of encoding")
     p.add_argument("--secure-mounts", type=int, default=1, help="number of auth mounts /secure1..K")
@@ -154,6 +197,9 @@ def main():
 
     if a.clip and not os.path.isfile(a.clip):
         print(f"clip not found: {a.clip}", file=sys.stderr)
+        return 2
+    if a.codec == "mjpeg" and (a.width % 8 or a.height % 8 or max(a.width, a.height) > 2040):
+        print("RTP/JPEG needs a width and height that are multiples of 8, at most 2040", file=sys.stderr)
         return 2
 
     Gst.init(None)
@@ -194,7 +240,8 @@ def main():
     loop = GLib.MainLoop()
     for s in (signal.SIGINT, signal.SIGTERM):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, s, loop.quit)
-    src = f"clip {a.clip}" if a.clip else f"{a.width}x{a.height}@{a.fps} H.264 live"
+    audio = " + AAC" if a.audio == "aac" else ""
+    src = f"clip {a.clip}" if a.clip else f"{a.width}x{a.height}@{a.fps} {a.codec}{audio} live"
     print(
         f"RTSP ready: rtsp://{a.address}:{a.port}/cam1 .. /cam{a.mounts}"
         f" + /secure1 .. /secure{a.secure_mounts} ({src})",

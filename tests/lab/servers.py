@@ -27,10 +27,12 @@ import os
 import pwd
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -44,6 +46,7 @@ log = logging.getLogger("vigil.lab")
 
 HERE = Path(__file__).resolve().parent
 RTSP_SERVER_SCRIPT = HERE / "rtsp_server.py"
+HLS_SWITCH_SCRIPT = HERE / "hls_switch.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python: has python3-gi (the venv has not)
 NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/14/bin")
@@ -51,7 +54,11 @@ LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 5.0
 
 __all__ = [
+    "CodecSwitchHls",
+    "FfmpegRtmpListener",
     "HlsLadder",
+    "HlsPackager",
+    "HlsSink2Packager",
     "LabError",
     "ManagedProcess",
     "NginxServer",
@@ -61,8 +68,10 @@ __all__ = [
     "RtspServer",
     "ServerStartError",
     "TrayHost",
+    "VlcRtspServer",
     "Xvfb",
     "free_port",
+    "group_cpu_seconds",
     "group_listens",
     "log_tail",
     "make_clip",
@@ -141,6 +150,21 @@ def _group_pids(pgid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return pids
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of group `pgid`, including the children
+    they have reaped (a wrapper's short-lived ffmpeg runs). 0.0 where /proc is not available."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _group_pids(pgid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / tick
 
 
 def group_listens(pgid: int, port: int) -> bool:
@@ -310,6 +334,10 @@ class ManagedProcess:
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds its process group has used so far (0.0 when stopped): sample twice for a load figure."""
+        return group_cpu_seconds(self.proc.pid) if self.is_running() else 0.0
 
     def log_tail(self, lines: int = 30) -> str:
         return log_tail(self.log_path, lines)
@@ -485,13 +513,16 @@ def make_clip(
     gop: int = 15,
     bitrate: str = "600k",
     codec: str = "libx264",
+    audio: bool = False,
 ) -> Path:
     """Encode a looping H.264 test clip once (cached: reused if it exists).
 
     Writes `path` (.mp4 or .mkv; for RTMP `-c copy` publishing) and, next to it, the same stream
     as raw Annex-B ``<stem>.h264`` (for RtspServer(clip=...), looped by multifilesrc). Content:
     testsrc2 (moving) with a frame counter burnt in; closed GOPs of `gop` frames, baseline profile,
-    no B-frames, so any loop point is clean. Returns `path`.
+    no B-frames, so any loop point is clean. `audio`: plus a 440 Hz AAC tone at 32 kHz in `path`
+    (its 1024-sample frames tile every multiple of 4 s exactly: such a clip loops without an audio
+    gap). Returns `path`.
     """
     require("ffmpeg")
     path = Path(path)
@@ -519,6 +550,8 @@ def make_clip(
         "-t",
         str(seconds),
     ]
+    if audio:
+        base += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=32000", "-t", str(seconds)]
     enc = [
         "-c:v",
         codec,
@@ -539,6 +572,8 @@ def make_clip(
         "-b:v",
         bitrate,
     ]
+    if audio:
+        enc += ["-c:a", "aac", "-b:a", "48k"]
     t0 = time.monotonic()
     r = subprocess.run([*base, "-vf", vf, *enc, str(tmp)], capture_output=True, text=True)
     if r.returncode != 0:  # drawtext needs fontconfig + a font: fall back to no counter
@@ -557,6 +592,8 @@ def make_clip(
             "-y",
             "-i",
             str(tmp),
+            "-map",
+            "0:v",
             "-c",
             "copy",
             "-bsf:v",
@@ -582,6 +619,10 @@ class RtspServer(ManagedProcess):
 
     clip: a file made by make_clip (its .h264 sibling is served by stream copy, looped); its
     frame rate must equal `fps`. auth_method: "basic" or "digest" for the secure mount(s).
+    Live mounts (no clip): codec "h264" (x264enc), "hevc" (x265enc + rtph265pay) or "mjpeg" (jpegenc +
+    rtpjpegpay, every picture a keyframe; size multiple of 8); audio "aac" adds an AAC tone (rtpmp4gpay).
+    Packetizer variants: config_interval 1 (SPS/PPS in-band once a second), -1 (before every IDR, one
+    timestamp), 0 (only in the SDP); slices > 0 (H.264 pictures in that many slices).
     """
 
     name = "rtsp"
@@ -604,6 +645,8 @@ class RtspServer(ManagedProcess):
         bitrate_kbps: int = 800,
         config_interval: int = 1,
         slices: int = 0,
+        codec: str = "h264",
+        audio: str | None = None,
         user: str = SECURE_USER,
         password: str = SECURE_PASSWORD,
         name: str | None = None,
@@ -615,6 +658,11 @@ class RtspServer(ManagedProcess):
         self.overlay, self.secure_mounts, self.auth_method = overlay, secure_mounts, auth_method
         self.gop_seconds, self.bitrate_kbps = gop_seconds, bitrate_kbps
         self.config_interval, self.slices = config_interval, slices  # packetizer variants (live mode)
+        if codec not in ("h264", "hevc", "mjpeg") or audio not in (None, "aac"):
+            raise ValueError(f"codec {codec!r} / audio {audio!r}: codec h264|hevc|mjpeg, audio None|aac")
+        if clip and (codec != "h264" or audio):
+            raise ValueError("a clip is served as it is (H.264, no audio): codec/audio apply to live mounts")
+        self.codec, self.audio = codec, audio
         self.user, self.password = user, password
 
     def _prepare(self):
@@ -677,6 +725,10 @@ class RtspServer(ManagedProcess):
             str(self.config_interval),
             "--slices",
             str(self.slices),
+            "--codec",
+            self.codec,
+            "--audio",
+            self.audio or "none",
             "--secure-mounts",
             str(self.secure_mounts),
             "--secure-user",
@@ -714,6 +766,130 @@ class RtspServer(ManagedProcess):
         u = urllib.parse.quote(self.user if user is None else user, safe="")
         p = urllib.parse.quote(self.password if password is None else password, safe="")
         return f"rtsp://{u}:{p}@{LOOPBACK}:{self.port}/secure{k}"
+
+
+# --------------------------------------------------------------------------- VLC (RTSP over UDP)
+def _demote_to_nobody() -> tuple[list[str], int | None, int | None]:
+    """(command prefix, uid, gid) that runs a child as `nobody` when we are root; ([], None, None) otherwise."""
+    if os.geteuid() != 0:
+        return [], None, None
+    require("setpriv")
+    pw = pwd.getpwnam("nobody")
+    group = grp.getgrgid(pw.pw_gid).gr_name  # Debian: "nogroup"
+    return ["setpriv", f"--reuid={pw.pw_name}", f"--regid={group}", "--clear-groups"], pw.pw_uid, pw.pw_gid
+
+
+class VlcRtspServer(ManagedProcess):
+    """VLC as an RTSP server: rtsp://127.0.0.1:PORT/STREAM, a looped H.264 clip by stream copy.
+
+    Clients must use **UDP** (VLC answers "461 Unsupported transport" to RTP over the RTSP connection), so a
+    Vigil camera on it needs ``PipelineOptions(transport="udp")``. VLC refuses to run as root: as root it runs
+    as `nobody`, with its own HOME (and a copy of the clip) in a /tmp folder that user owns.
+
+    VLC's own ``--loop``/``--input-repeat`` end the RTSP stream at the end of the file (clients get an RTCP
+    BYE, then "500 Internal server error" to DESCRIBE), so the clip is looped by ffmpeg (``-re -stream_loop
+    -1 -c copy``) into VLC's stdin as MPEG-TS: one endless input, continuous timestamps.
+    Ready when our group listens on the port and a DESCRIBE answers 200 (several clients may connect).
+    """
+
+    name = "vlc"
+    port_attrs = ("port",)
+    ready_timeout = 20.0
+
+    def __init__(self, run_dir, clip: Path | str, port: int | None = None, stream: str = "cam",
+                 name: str | None = None):  # fmt: skip
+        super().__init__(run_dir, name)
+        self.clip, self.port, self.stream = Path(clip), port, stream
+        self.home: Path | None = None
+
+    def _prepare(self):
+        require("cvlc", "ffmpeg")
+        self.port = self.port or free_port()
+        prefix, uid, gid = _demote_to_nobody()
+        if self.home is None:
+            self.home = Path(tempfile.mkdtemp(prefix="vigil-vlc-"))
+        self.home.chmod(0o755)
+        shutil.copyfile(self.clip, self.home / "clip.mp4")  # readable by nobody wherever the clip lives
+        if uid is not None:
+            for path in (self.home, self.home / "clip.mp4"):
+                os.chown(path, uid, gid)
+        self._prefix = prefix
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://{LOOPBACK}:{self.port}/{self.stream}"
+
+    def _command(self):
+        clip = shlex.quote(str(self.home / "clip.mp4"))
+        sout = shlex.quote(f"#rtp{{sdp=rtsp://{LOOPBACK}:{self.port}/{self.stream}}}")
+        pipeline = (
+            f"ffmpeg -nostdin -hide_banner -loglevel warning -re -stream_loop -1 -i {clip} -c copy -f mpegts - | "
+            f"exec cvlc -I dummy --no-dbus --no-stats --no-audio - --rtsp-host={LOOPBACK} --sout {sout} --sout-keep"
+        )
+        return [*self._prefix, "sh", "-c", pipeline]
+
+    def _popen_kwargs(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "XDG_", "DISPLAY", "PULSE"))}
+        return {"env": {**env, "HOME": str(self.home)}, "cwd": str(self.home)}
+
+    def _is_ready(self):
+        return self._owns(self.port) and rtsp_describe(self.url, timeout=1.0)[0] == 200
+
+    def _cleanup(self):
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
+
+
+# --------------------------------------------------------------------------- ffmpeg as an RTMP server
+class FfmpegRtmpListener(ManagedProcess):
+    """ffmpeg as a one-client RTMP server: ``-f flv -listen 1 rtmp://127.0.0.1:PORT/live/NAME``.
+
+    It accepts exactly one connection, streams to it, and exits when that client goes (a camera or encoder
+    that serves one viewer). Readiness is read from /proc (our group holds a listening socket, like
+    ``ss -ltn``), never by connecting: a test connection would be its only client. ``-re`` paces from the
+    moment the client connects (ffmpeg opens the output, i.e. waits in accept(), before reading input).
+    Source: testsrc2 + a sine (H.264 + AAC) encoded live, GOP ``gop_seconds``; or a clip by stream copy.
+    """
+
+    name = "rtmp_listen"
+    port_attrs = ("port",)
+    ready_timeout = 15.0
+
+    def __init__(self, run_dir, stream: str = "cam", size: str = "320x240", fps: int = 15, gop_seconds: int = 1,
+                 audio: bool = True, clip: Path | str | None = None, bitrate: str = "400k", port: int | None = None,
+                 name: str | None = None):  # fmt: skip
+        super().__init__(run_dir, name)
+        self.stream, self.size, self.fps, self.gop_seconds, self.audio = stream, size, fps, gop_seconds, audio
+        self.clip = Path(clip) if clip else None
+        self.bitrate, self.port = bitrate, port
+
+    def _prepare(self):
+        require("ffmpeg")
+        self.port = self.port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"rtmp://{LOOPBACK}:{self.port}/live/{self.stream}"
+
+    def _command(self):
+        head = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning"]
+        if self.clip:
+            body = ["-re", "-stream_loop", "-1", "-i", str(self.clip), "-c", "copy"]
+        else:
+            gop = str(self.fps * self.gop_seconds)
+            body = ["-re", "-f", "lavfi", "-i", f"testsrc2=size={self.size}:rate={self.fps}"]
+            if self.audio:
+                body += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+            body += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
+                     "-pix_fmt", "yuv420p", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-b:v", self.bitrate,
+                     "-threads", "1"]  # fmt: skip
+            if self.audio:
+                body += ["-c:a", "aac", "-b:a", "64k"]
+        return [*head, *body, "-f", "flv", "-listen", "1", self.url]
+
+    def _is_ready(self):
+        return self._owns(self.port)
 
 
 # --------------------------------------------------------------------------- nginx (RTMP + HTTP)
@@ -1057,6 +1233,256 @@ class HlsLadder(_NginxClient):
 
     def _is_ready(self):
         return (self.out_dir / "master.m3u8").exists() and all(len(self.segments(r)) >= 2 for r in self.renditions)
+
+
+def _playlist_segments(path: Path) -> list[str]:
+    """The segment URIs a media playlist lists (none if it is missing or being replaced)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+class HlsPackager(_NginxClient):
+    """ffmpeg live HLS into nginx's HLS dir: /hls/NAME/index.m3u8 (one rendition) or, for an ABR master,
+    /hls/NAME/master.m3u8 + /hls/NAME/<rendition>/index.m3u8.
+
+    clip: a path (one rendition, with its audio if it has any) or {rendition name: path} (ABR master,
+    renditions in that order, video only), each looped by stream copy (``-re -stream_loop -1 -c copy``:
+    no encoder; make them with make_clip: same fps, GOP and length, the length a whole number of GOPs,
+    the GOP dividing `segment_seconds`). clip None: one rendition of testsrc2 `size`@`fps` encoded live
+    (libx264 ultrafast, GOP `gop_seconds`).
+    segment_type "mpegts" (.ts) or "fmp4" (.m4s + init.mp4). Ready when every rendition lists
+    `min_segments` segments.
+    """
+
+    ready_timeout = 45.0
+
+    def __init__(self, nginx: NginxServer, name: str, clip: Path | str | dict[str, Path | str] | None = None,
+                 segment_seconds: int = 2, segment_type: str = "mpegts", list_size: int = 6, min_segments: int = 2,
+                 size: str = "426x240", fps: int = 15, gop_seconds: int = 2, bitrate: str = "300k"):  # fmt: skip
+        super().__init__(nginx, f"hls_{name}")
+        if segment_type not in ("mpegts", "fmp4"):
+            raise ValueError(f"segment_type {segment_type!r}: mpegts or fmp4")
+        self.stream = name
+        self.clips = {k: Path(v) for k, v in clip.items()} if isinstance(clip, dict) else None
+        self.clip = Path(clip) if clip is not None and not isinstance(clip, dict) else None
+        self.segment_seconds, self.segment_type, self.list_size = segment_seconds, segment_type, list_size
+        self.min_segments, self.size, self.fps, self.gop_seconds, self.bitrate = (
+            min_segments, size, fps, gop_seconds, bitrate)  # fmt: skip
+        self.out_dir = nginx.hls_dir / name
+
+    @property
+    def renditions(self) -> list[str]:
+        return list(self.clips) if self.clips else []
+
+    @property
+    def url(self) -> str:
+        """The master playlist of an ABR packager, else the media playlist."""
+        return self.nginx.http_url(f"/hls/{self.stream}/{'master' if self.clips else 'index'}.m3u8")
+
+    def variant_url(self, rendition: str) -> str:
+        return self.nginx.http_url(f"/hls/{self.stream}/{rendition}/index.m3u8")
+
+    def _playlists(self) -> list[Path]:
+        if self.clips:
+            return [self.out_dir / r / "index.m3u8" for r in self.clips]
+        return [self.out_dir / "index.m3u8"]
+
+    def _prepare(self):
+        super()._prepare()
+        shutil.rmtree(self.out_dir, ignore_errors=True)  # leftovers would fake readiness
+        for d in [self.out_dir, *(self.out_dir / r for r in self.renditions)]:
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o755)
+
+    def _command(self):
+        cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning"]
+        if self.clips:
+            for path in self.clips.values():
+                cmd += ["-re", "-stream_loop", "-1", "-i", str(path)]
+            for i in range(len(self.clips)):
+                cmd += ["-map", f"{i}:v"]
+            cmd += ["-c", "copy"]
+        elif self.clip:
+            cmd += ["-re", "-stream_loop", "-1", "-i", str(self.clip), "-map", "0", "-c", "copy"]
+        else:
+            gop = str(self.fps * self.gop_seconds)
+            cmd += ["-re", "-f", "lavfi", "-i", f"testsrc2=size={self.size}:rate={self.fps}",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+                    "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-b:v", self.bitrate,
+                    "-threads", "1"]  # fmt: skip
+        ext = "m4s" if self.segment_type == "fmp4" else "ts"
+        cmd += ["-f", "hls", "-hls_time", str(self.segment_seconds), "-hls_list_size", str(self.list_size),
+                "-hls_segment_type", self.segment_type,
+                "-hls_flags", "delete_segments+independent_segments+temp_file"]  # fmt: skip
+        if self.segment_type == "fmp4":
+            cmd += ["-hls_fmp4_init_filename", "init.mp4"]
+        if self.clips:
+            stream_map = " ".join(f"v:{i},name:{r}" for i, r in enumerate(self.clips))
+            cmd += ["-master_pl_name", "master.m3u8", "-var_stream_map", stream_map,
+                    "-hls_segment_filename", str(self.out_dir / "%v" / f"seg_%05d.{ext}"),
+                    str(self.out_dir / "%v" / "index.m3u8")]  # fmt: skip
+        else:
+            cmd += ["-hls_segment_filename", str(self.out_dir / f"seg_%05d.{ext}"), str(self.out_dir / "index.m3u8")]
+        return cmd
+
+    def segments(self, rendition: str | None = None) -> list[str]:
+        path = self.out_dir / rendition / "index.m3u8" if rendition else self._playlists()[0]
+        return _playlist_segments(path)
+
+    def _is_ready(self):
+        if self.clips and not (self.out_dir / "master.m3u8").exists():
+            return False
+        return all(len(_playlist_segments(p)) >= self.min_segments for p in self._playlists())
+
+
+class HlsSink2Packager(_NginxClient):
+    """GStreamer's hlssink2 (gst-launch-1.0): live HLS at /hls/NAME/index.m3u8, MPEG-TS segments.
+
+    videotestsrc `size`@`fps` (clock burnt in) → x264enc ultrafast, GOP `gop_seconds` (hlssink2 also asks
+    for a keyframe at every segment start) → h264parse → hlssink2 target-duration `segment_seconds`; with
+    `audio`, an AAC tone (voaacenc) as the second stream. Ready when `min_segments` segments are listed.
+    """
+
+    ready_timeout = 30.0
+
+    def __init__(self, nginx: NginxServer, name: str = "hlssink2", size: str = "320x240", fps: int = 15,
+                 gop_seconds: int = 2, segment_seconds: int = 2, list_size: int = 6, audio: bool = False,
+                 min_segments: int = 2, bitrate_kbps: int = 300):  # fmt: skip
+        super().__init__(nginx, f"hls_{name}")
+        self.stream, self.size, self.fps, self.gop_seconds = name, size, fps, gop_seconds
+        self.segment_seconds, self.list_size, self.audio = segment_seconds, list_size, audio
+        self.min_segments, self.bitrate_kbps = min_segments, bitrate_kbps
+        self.out_dir = nginx.hls_dir / name
+
+    def _prepare(self):
+        super()._prepare()
+        require("gst-launch-1.0")
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.chmod(0o755)
+
+    @property
+    def url(self) -> str:
+        return self.nginx.http_url(f"/hls/{self.stream}/index.m3u8")
+
+    def _command(self):
+        w, h = self.size.split("x")
+        video = (
+            f"videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={w},height={h},"
+            f"framerate={self.fps}/1 ! timeoverlay ! x264enc tune=zerolatency speed-preset=ultrafast "
+            f"bitrate={self.bitrate_kbps} key-int-max={self.fps * self.gop_seconds} threads=1 ! h264parse ! "
+            f"hlssink2 name=hls location={self.out_dir}/seg%05d.ts playlist-location={self.out_dir}/index.m3u8 "
+            f"target-duration={self.segment_seconds} playlist-length={self.list_size} max-files={self.list_size + 4}"
+        )
+        audio = (
+            " audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! audio/x-raw,rate=44100,channels=1 "
+            "! audioconvert ! voaacenc bitrate=64000 ! aacparse ! hls.audio"
+            if self.audio
+            else ""
+        )
+        return ["gst-launch-1.0", "-q", *(video + audio).split()]
+
+    def segments(self) -> list[str]:
+        return _playlist_segments(self.out_dir / "index.m3u8")
+
+    def _is_ready(self):
+        return len(self.segments()) >= self.min_segments
+
+
+class CodecSwitchHls(_NginxClient):
+    """Live HLS whose codec switches mid-stream (tests/lab/hls_switch.py): `run` segments of H.264, an
+    ``#EXT-X-DISCONTINUITY``, `run` segments of HEVC, and so on, on one continuous timeline; MPEG-TS
+    segments of one GOP (`segment_seconds`) each, `size`@`fps`, at /hls/NAME/index.m3u8.
+
+    The templates (one per codec, `run` segments long) are encoded once per parameter set into
+    run_dir/clips (cached); while it runs the lab only re-stamps them by stream copy. Ready at once
+    (3 segments are published at start), then one segment per `segment_seconds`.
+    """
+
+    ready_timeout = 60.0  # the first start encodes the templates
+
+    def __init__(self, nginx: NginxServer, name: str = "switch", size: str = "320x240", fps: int = 15,
+                 segment_seconds: int = 2, run: int = 4, list_size: int = 6):  # fmt: skip
+        super().__init__(nginx, f"hls_{name}")
+        self.stream, self.size, self.fps, self.segment_seconds = name, size, fps, segment_seconds
+        self.run, self.list_size = run, list_size
+        self.out_dir = nginx.hls_dir / name
+        self.template_dir = self.run_dir / "clips" / f"switch_{size}_{fps}_{segment_seconds}s_x{run}"
+
+    @property
+    def url(self) -> str:
+        return self.nginx.http_url(f"/hls/{self.stream}/index.m3u8")
+
+    def _encode_templates(self) -> None:
+        d = self.template_dir
+        if all((d / f"{c}_{self.run - 1:03d}.ts").exists() for c in ("h264", "hevc")):
+            return
+        d.mkdir(parents=True, exist_ok=True)
+        gop = self.fps * self.segment_seconds
+        codecs = {
+            "h264": ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "baseline", "-bf", "0",
+                     "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"],
+            "hevc": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+                     f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:repeat-headers=1:log-level=error"],
+        }  # fmt: skip
+        for i, (codec, args) in enumerate(codecs.items()):
+            tmp = d / f".{codec}.{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            label = f"drawtext=text='{codec} %{{frame_num}}':x=10:y=10:fontsize=20:fontcolor=white:box=1:boxcolor=black"
+            seconds = str(self.run * self.segment_seconds)
+            base = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"testsrc2=size={self.size}:rate={self.fps}", "-t", seconds]  # fmt: skip
+            tail = [*args, "-pix_fmt", "yuv420p", "-b:v", "300k", "-f", "segment", "-segment_time",
+                    str(self.segment_seconds), "-segment_format", "mpegts", "-reset_timestamps", "1",
+                    str(tmp / f"{codec}_%03d.ts")]  # fmt: skip
+            # a different pattern offset per codec, so a switch is visible; drawtext needs a font (else none)
+            r = subprocess.run([*base, "-vf", f"hue=h={i * 120},{label}", *tail], capture_output=True, text=True)
+            if r.returncode != 0:
+                r = subprocess.run([*base, "-vf", f"hue=h={i * 120}", *tail], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise LabError(f"{self.name}: encoding the {codec} templates failed: {r.stderr[-1500:]}")
+            made = sorted(tmp.glob(f"{codec}_*.ts"))
+            if len(made) != self.run:
+                raise LabError(f"{self.name}: {len(made)} {codec} template segments, wanted {self.run}")
+            for f in made:
+                os.replace(f, d / f.name)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _prepare(self):
+        super()._prepare()
+        self._encode_templates()
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.chmod(0o755)
+
+    def _command(self):
+        return [
+            sys.executable,
+            "-u",
+            str(HLS_SWITCH_SCRIPT),
+            "--out",
+            str(self.out_dir),
+            "--template",
+            f"h264={self.template_dir}/h264_%03d.ts",
+            "--template",
+            f"hevc={self.template_dir}/hevc_%03d.ts",
+            "--run",
+            str(self.run),
+            "--seconds",
+            str(self.segment_seconds),
+            "--window",
+            str(self.list_size),
+        ]
+
+    def segments(self) -> list[str]:
+        return _playlist_segments(self.out_dir / "index.m3u8")
+
+    def _is_ready(self):
+        return b"HLS switch ready" in self.log_path.read_bytes()[-65536:] and len(self.segments()) >= 2
 
 
 # --------------------------------------------------------------------------- X

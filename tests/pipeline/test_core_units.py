@@ -156,7 +156,10 @@ def test_build_spec_per_protocol():
     assert rtsp.options["rtsp_transport"] == "tcp" and not rtsp.paced
     assert build_spec("rtsp://h/1", transport="udp").options["rtsp_transport"] == "udp"
     assert "rw_timeout" in build_spec("rtmp://h/live/a").options
-    assert build_spec("http://h/a.m3u8").options["live_start_index"] == "-1"
+    hls = build_spec("http://h/a.m3u8")
+    # live HLS: one segment behind the newest, paced to its timestamps, reopened when the playlist "ends"
+    assert hls.options["live_start_index"] == "-2" and hls.paced and hls.hls and not hls.loops
+    assert build_spec("http://h/cam.ts").paced and not build_spec("http://h/cam.ts").hls
     demo = build_spec("demo://x?pattern=life&outage=5/20")
     assert demo.format == "lavfi" and demo.paced and demo.outage == (5.0, 20.0)
     assert build_spec("rtsp://u:pw99@h/1").secrets == ("pw99",)
