@@ -563,8 +563,9 @@ class CameraPipeline:
                     self._reopening = False
                 if self._stop.is_set():
                     break
-                # (only after a connection that showed pictures: a reopen that plays nothing new is no continuation)
-                if reopen is not None and self._frames_decoded > frames_before and self._pictures_flowing():
+                # (only while pictures flow: a chain of reopens that plays nothing new is down once the stall
+                # allowance has passed since the last picture, like any other connection)
+                if reopen is not None and self._pictures_flowing():
                     # Seamless: the state stays what it is (LIVE), the stall watchdog keeps timing from the last
                     # picture, and the next connection skips what was already handed on.
                     log.info("%s [%s]: reopening the stream: %s", self.camera_id, self.variant, reopen.why)
@@ -809,12 +810,7 @@ class CameraPipeline:
                 if ts_s is not None:
                     self._resume_after = ts_s
                 if (self._keyframes_only or self._resume_at_key) and not is_key:
-                    if hold_last:
-                        if held:
-                            self._to_sinks(sinks, held.pop())
-                        held.append(packet)
-                    else:
-                        self._to_sinks(sinks, packet)
+                    self._video_to_sinks(sinks, packet, held if hold_last else None)
                     continue
                 if is_key and not self._keyframes_only:
                     self._resume_at_key = False
@@ -822,12 +818,7 @@ class CameraPipeline:
                 decode(PacketMsg(packet, is_key, now))
                 if self._stream_change:
                     raise _Reopen(self._stream_change)
-                if hold_last:
-                    if held:
-                        self._to_sinks(sinks, held.pop())
-                    held.append(packet)
-                else:
-                    self._to_sinks(sinks, packet)
+                self._video_to_sinks(sinks, packet, held if hold_last else None)
         finally:
             if held:  # the connection ends: the held packet is good (a codec switch discarded it)
                 self._to_sinks(sinks, held.pop())
@@ -840,6 +831,15 @@ class CameraPipeline:
         if spec.hls:
             raise _Reopen("the playlist ended")
         raise SourceError(StreamState.OFFLINE, "stream ended (server closed the connection)")
+
+    def _video_to_sinks(self, sinks: list[PacketSink], packet: av.Packet, held: list[av.Packet] | None) -> None:
+        """Hand a video packet on; with *held*, one packet late (the held one goes, this one is held)."""
+        if held is None:
+            self._to_sinks(sinks, packet)
+            return
+        if held:
+            self._to_sinks(sinks, held.pop())
+        held.append(packet)
 
     def _to_sinks(self, sinks: list[PacketSink], packet: av.Packet) -> None:
         for s in sinks:

@@ -669,8 +669,9 @@ class CameraRecorder:
         return self._v_now - self._audio_last_v <= AUDIO_GRACE_S
 
     def _audio_silent(self, p: _Pkt) -> bool:
-        """The open segment has an audio track that has had no sample for AUDIO_GRACE_S of video: the muxer
-        writes nothing of it until one comes (delay_moov), so it is cut here and the next one goes without."""
+        """The open segment has an audio track without a sample in its first AUDIO_GRACE_S of video (the audio
+        stopped just before it began): the muxer writes nothing of it until one comes (delay_moov), so it is
+        cut here and the next one goes without."""
         return "a" in self._out_streams and not self._has_audio and self._seg_elapsed(p) >= AUDIO_GRACE_S
 
     def _seg_elapsed(self, p: _Pkt) -> float:
