@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.pipeline.pipeline import CameraPipeline
-from app.recording.recorder import CameraRecorder
-from app.recording.segments import DirectoryIndex
-from tests.helpers import decoded_pictures, wait_for
+from tests.helpers import decoded_pictures, record_through_pipeline
 
 pytestmark = pytest.mark.lab
 
@@ -50,20 +47,8 @@ def _warnings(path: str) -> list[str]:
 @pytest.mark.parametrize(("codec", "tag"), [("hevc", "hvc1"), ("h264", "avc1")])
 def test_recorded_segments_carry_the_tag_players_expect_and_decode_cleanly(tmp_path, codec, tag):
     clip = _ts_clip(tmp_path / f"clip_{codec}.ts", codec)
-    root = tmp_path / "rec"
-    index = DirectoryIndex(root)
-    pipe = CameraPipeline("dock", "Dock", f"file://{clip}")
-    rec = CameraRecorder("dock", root, segment_seconds=1.0, reserve_mb=0, index=index)
-    pipe.add_packet_sink(rec)
-    rec.start()
-    pipe.start()
-    try:
-        wait_for(lambda: len(index.added) >= 2, timeout=60, what=f"two closed segments ({rec.status()})")
-    finally:
-        pipe.stop()
-        rec.stop()
-    closed = index.added[:2]  # any after them was cut short by the stop
-    for seg in index.added:
+    segs, closed, _status = record_through_pipeline(clip, tmp_path / "rec")
+    for seg in segs:
         assert _stream_tag(seg.path) == tag, seg.path
         assert _warnings(seg.path) == [], seg.path
-        assert decoded_pictures(seg.path) >= (14 if seg in closed else 1), seg.path
+        assert decoded_pictures(seg.path) >= (14 if seg in segs[:closed] else 1), seg.path

@@ -21,11 +21,10 @@ from pathlib import Path
 import av
 import pytest
 
-from app.pipeline.pipeline import CameraPipeline
 from app.recording import recorder as recorder_module
 from app.recording.recorder import CameraRecorder, RecorderStatus, hevc_picture_type
 from app.recording.segments import DirectoryIndex, Segment
-from tests.helpers import decoded_pictures, wait_for
+from tests.helpers import decoded_pictures, record_through_pipeline
 
 VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15"]
 TONE = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
@@ -68,23 +67,6 @@ def _video_samples(path: str) -> list[bytes]:
         return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
 
 
-def _record_through_pipeline(clip: Path, root: Path, closed: int = 2) -> tuple[list[Segment], int, RecorderStatus]:
-    """Play *clip* through the real pipeline into a recorder with 1 s segments until *closed* segments are
-    closed; returns every segment written (those after the first *closed* were cut short by the stop)."""
-    index = DirectoryIndex(root)
-    pipe = CameraPipeline("dock", "Dock", f"file://{clip}")
-    rec = CameraRecorder("dock", root, segment_seconds=1.0, reserve_mb=0, index=index)
-    pipe.add_packet_sink(rec)
-    rec.start()
-    pipe.start()
-    try:
-        wait_for(lambda: len(index.added) >= closed, timeout=60, what=f"{closed} closed segments ({rec.status()})")
-    finally:
-        pipe.stop()
-        rec.stop()
-    return list(index.added), closed, rec.status()
-
-
 def _record_directly(clip: Path, root: Path) -> tuple[list[Segment], RecorderStatus]:
     """Hand every packet of *clip* to a recorder as the pipeline does (unpaced), then close the stream."""
     index = DirectoryIndex(root)
@@ -106,7 +88,7 @@ def _record_directly(clip: Path, root: Path) -> tuple[list[Segment], RecorderSta
 def test_aac_in_adts_from_mpegts_is_recorded_and_decodes_cleanly(tmp_path):
     clip = _encode(tmp_path / "h264_aac.ts", *VIDEO, *TONE, *H264, "-c:a", "aac", "-b:a", "64k")
     assert _streams(str(clip))["audio"].get("extradata_size", 0) == 0  # ADTS: the config is in every frame
-    segs, closed, status = _record_through_pipeline(clip, tmp_path / "rec")
+    segs, closed, status = record_through_pipeline(clip, tmp_path / "rec")
     assert status.state != "error", status
     assert status.audio == "recorded", status
     assert status.packets_dropped == 0, status
@@ -130,7 +112,7 @@ def test_hevc_open_gop_segments_hold_no_undecodable_leading_picture(tmp_path):
     with av.open(str(clip)) as c:  # the source really is open GOP: CRA keyframes followed by RASL pictures
         source = [hevc_picture_type(bytes(p)) for p in c.demux(c.streams.video[0]) if p.size]
     assert CRA in source and RASL & set(source), source
-    segs, closed, status = _record_through_pipeline(clip, tmp_path / "rec", closed=3)
+    segs, closed, status = record_through_pipeline(clip, tmp_path / "rec", closed=3)
     assert status.state != "error", status
     assert status.packets_dropped == 0, status
     started_at_cra = 0
