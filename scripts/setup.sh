@@ -37,6 +37,8 @@ LAB_APT=(
   xvfb xauth x11-utils imagemagick trayer
   # Prometheus server + promtool (scrape test, exposition lint); PostgreSQL (shared-history store tests)
   prometheus postgresql
+  # Alertmanager: alert delivery, re-sends under resolve_timeout, a long outage that must stay firing
+  prometheus-alertmanager
   # the alarm-sound counterpart: a PulseAudio server with a null sink (pactl/parec), reached by PortAudio
   # through ALSA's pulse plugin (tests/lab/audio.py)
   pulseaudio pulseaudio-utils libasound2-plugins
