@@ -56,6 +56,12 @@ class Probe(Protocol):
     ``name`` is unique per probe instance and keys its results in the store. ``interval_s`` is how
     often the scheduler runs it. ``run`` must not raise for bad input from the target (it returns an
     ``ok=False`` result with words); an exception is a bug and is reported as such by the scheduler.
+
+    Optional members the scheduler uses when present: ``close()`` (at removal and stop; it must also cut
+    the probe's requests in flight, as closing a ``probes.http.make_session`` session does),
+    ``run_limit_s`` (how long a run may go without a result before it is reported "too slow"), and
+    ``stalled_results(error, latency_s)`` (the failed results stored for such a run; without it the
+    scheduler stores one ``UNREACHABLE`` result of the probe's kind).
     """
 
     name: str

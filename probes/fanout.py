@@ -18,8 +18,10 @@ closed between cycles is retried once on a fresh connection (aiohttp does this f
 When a new connection cannot be made (refused, DNS, unreachable, connect timeout, TLS), the worker that
 tried stops taking requests; the other workers carry on over their kept-alive connections (a device that
 caps its connections below ``parallelism``, one dropped SYN). Once no worker is left, the requests not yet
-sent fail with the same words at once instead of each waiting for its own connect timeout. Redirects
-are not followed (a 3xx is an error in words; credentials never travel to another host).
+sent fail with the same words at once instead of each waiting for its own connect timeout. Redirects are
+followed like :func:`probes.http.fetch` does: at most 5 hops, only to the same scheme, host and port, inside
+the request's one total deadline; any other target is refused in words and never contacted (the Basic
+credentials never travel to another host).
 
 Threading: one event loop per client, created on the first request and closed by :meth:`close`; each
 :meth:`get_many` runs ``loop.run_until_complete`` in the calling thread, so the client must not be called
@@ -47,7 +49,7 @@ from aiohttp import http_exceptions
 from yarl import URL
 
 from app.secrets import mask_url
-from probes.http import HttpResult
+from probes.http import HttpResult, redirect_target
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ _MAX_HEADER = 64 * 1024  # one header line / field (aiohttp's default 8190 is to
 _KEEPALIVE_S = 120.0
 _STOP_POLL_S = 0.05  # how often a running batch looks at the stop flag
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DISCONNECTED = "connection closed by the server without an answer"
 _TRUNCATED = "connection closed by the server before the response was complete"
 
@@ -251,11 +254,25 @@ class FanOutClient:
         session = self._held.session
         assert session is not None
         status, ctype, got_head = 0, "", False
+        current, hops = self._origin + self.prefix + path, 0
         try:
-            async with session.get(URL(self._origin + self.prefix + path, encoded=True), allow_redirects=False) as resp:
-                got_head = True
-                status, ctype = resp.status, resp.headers.get("Content-Type", "")
-                body = await self._read_body(resp)
+            while True:  # same-origin redirects, at most MAX_REDIRECTS, inside the one total deadline
+                left = t0 + self.deadline_s - time.perf_counter()
+                if left <= 0:
+                    raise TimeoutError
+                timeout = aiohttp.ClientTimeout(total=left, sock_connect=self.timeout, sock_read=self.timeout)
+                got_head = False
+                async with session.get(URL(current, encoded=True), allow_redirects=False, timeout=timeout) as resp:
+                    got_head = True
+                    status, ctype = resp.status, resp.headers.get("Content-Type", "")
+                    if status in _REDIRECTS:
+                        current, refused = redirect_target(current, resp.headers.get("Location"), hops)
+                        if refused:
+                            raise _Failed(refused)
+                        hops += 1
+                        continue
+                    body = await self._read_body(resp)
+                break
             elapsed = time.perf_counter() - t0
             err = "" if 200 <= status < 300 else f"HTTP {status} {resp.reason or ''}".strip()
             return HttpResult(url, status, body, elapsed, err, ctype), False
@@ -295,9 +312,9 @@ class FanOutClient:
             if got_head:
                 return f"server too slow: nothing received for {t:g} s mid-response", False
             return f"no answer within {t:g} s", False
-        if isinstance(e, TimeoutError):  # the total deadline (ClientTimeout.total)
-            what = "body" if got_head else "answer"
-            return f"server too slow: {what} not complete after {self.deadline_s:g} s", False
+        if isinstance(e, TimeoutError):  # the total deadline (ClientTimeout.total), headers included
+            what = "body not complete" if got_head else "no complete answer"
+            return f"server too slow: {what} after {self.deadline_s:g} s", False
         if isinstance(e, aiohttp.ServerDisconnectedError):
             return (_TRUNCATED if got_head else _DISCONNECTED), False
         if isinstance(e, (aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):

@@ -21,7 +21,7 @@ from typing import Any
 
 from app.secrets import mask_url
 from probes.base import ProbeContext, ProbeResult
-from probes.http import JsonError, fetch, make_session, parse_json
+from probes.http import JsonError, fetch, json_type, make_session, parse_json
 
 KIND = "json_device"
 
@@ -34,11 +34,17 @@ def get_path(doc: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
-        elif isinstance(cur, list) and part.lstrip("-").isdigit() and -len(cur) <= int(part) < len(cur):
-            cur = cur[int(part)]
+        elif isinstance(cur, list) and _index(part) is not None and -len(cur) <= _index(part) < len(cur):
+            cur = cur[_index(part)]
         else:
             return _MISSING
     return cur
+
+
+def _index(part: str) -> int | None:
+    """A path part as a list index ("0", "-1"); None if it is not one."""
+    body = part[1:] if part.startswith("-") else part
+    return int(part) if body.isascii() and body.isdigit() and len(body) < 10 else None
 
 
 _UNIT_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z%/]*)\s*$")
@@ -51,7 +57,10 @@ def to_number(v: Any) -> float | None:
     if isinstance(v, bool):
         return 1.0 if v else 0.0
     if isinstance(v, (int, float)):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # an integer beyond a float (a 400-digit number): not a metric
+            return None
     if not isinstance(v, str) or len(v) > 64:
         return None
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)", v)
@@ -124,8 +133,10 @@ def evaluate(
             metrics[name] = num
         elif isinstance(v, str):
             labels[name] = v[:120]
+        elif isinstance(v, int) and not isinstance(v, bool):
+            problems.append(f"{name}: {paths[0]} is a number too large for a metric ({len(str(v))} digits)")
         else:
-            problems.append(f"{name}: {paths[0]} is {type(v).__name__}, expected a number or text")
+            problems.append(f"{name}: {paths[0]} is {json_type(v)}, expected a number or text")
     conditions: list[str] = []
     state = "OK"
     if preset.state_field:

@@ -24,7 +24,7 @@ import struct
 import time
 
 from app.config import DEFAULT_STREAM_PORTS, CameraConfig, stream_endpoint
-from probes.base import ProbeContext, ProbeResult
+from probes.base import ProbeContext, ProbeResult, ProbeStopped
 
 KIND = "network"
 DEFAULT_PORTS = DEFAULT_STREAM_PORTS
@@ -160,11 +160,15 @@ class NetworkProbe:
         t0 = time.perf_counter()
         outcomes, times = [], []
         for _ in range(self.attempts if self.port is not None else 0):
+            if ctx is not None and ctx.stopping:
+                raise ProbeStopped  # a stop waits for one connect at most, not for every attempt
             o, dt = tcp_connect(self.host, self.port, self.timeout_s)
             outcomes.append(o)
             if o in ("ok", "refused"):
                 times.append(dt)
         metrics: dict[str, float] = {}
+        if ctx is not None and ctx.stopping:
+            raise ProbeStopped
         rtt = icmp_ping(self.host, self.timeout_s) if self.icmp else False
         if rtt is False:
             self.icmp = False  # not permitted here: stop trying

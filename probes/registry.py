@@ -60,6 +60,7 @@ def _analytics(config: AppConfig) -> list[Probe]:
             name=s.name,
             interval_s=p.analytics_interval_s,
             parallelism=p.analytics_parallelism,
+            max_streams=p.analytics_max_streams,
             timeout_s=p.http_timeout_s,
             cafile=s.cafile,
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,10 @@ from app.pipeline.pipeline import CameraPipeline, PipelineOptions
 from app.pipeline.state import HealthSnapshot, StreamState
 
 log = logging.getLogger(__name__)
+
+# Supervisor.stop returns within this many seconds whatever the cameras do (a thread blocked in FFmpeg ends
+# by itself within its read timeout); with the probes' 3 s bound the whole stop fits in 5 s of a SIGTERM.
+STOP_BOUND_S = 3.0
 
 TILE = "tile"
 MAIN = "main"
@@ -106,22 +111,34 @@ class Supervisor:
         self._watchdog = threading.Thread(target=self._watch, name="supervisor:watchdog", daemon=True)
         self._watchdog.start()
 
-    def stop(self) -> bool:
-        """Stop every pipeline (in parallel: each may wait up to its read timeout). True if all ended."""
+    def stop(self, timeout: float = STOP_BOUND_S) -> bool:
+        """Stop every pipeline, in parallel, within *timeout* seconds whatever the cameras do. True if all ended.
+
+        A pipeline whose thread is blocked inside FFmpeg (a camera that accepted the connection and went
+        silent) ends only when FFmpeg's own open/read timeout fires; stop does not wait for that: after
+        *timeout* it logs which cameras are still closing and returns. Their threads are daemons that end
+        by themselves within the read timeout and deliver nothing more (their stop event is set)."""
         self._stop.set()
         with self._lock:
             pipelines = list(self._pipelines.values())
             self._pipelines.clear()
+        deadline = time.monotonic() + timeout
         results: list[bool] = []
-        stoppers = [threading.Thread(target=lambda p=p: results.append(p.stop()), name=f"stop:{p.camera_id}")
-                    for p in pipelines]  # fmt: skip
+        stoppers = [threading.Thread(target=lambda p=p: results.append(p.stop(timeout)), name=f"stop:{p.camera_id}",
+                                     daemon=True) for p in pipelines]  # fmt: skip
         for t in stoppers:
             t.start()
         for t in stoppers:
-            t.join()
+            t.join(max(0.0, deadline - time.monotonic()))
         if self._watchdog is not None:
-            self._watchdog.join(2.0)
-        return all(results)
+            self._watchdog.join(max(0.1, min(2.0, deadline - time.monotonic())))
+        closing = sorted({p.camera_id for p in pipelines if p.running})
+        if closing:
+            more = f" and {len(closing) - 10} more" if len(closing) > 10 else ""
+            log.warning("%d camera connection(s) still closing after %.0f s (FFmpeg is waiting on the network: %s%s); "
+                        "their threads end by themselves within the read timeout", len(closing), timeout,
+                        ", ".join(closing[:10]), more)  # fmt: skip
+        return not closing and len(results) == len(pipelines) and all(results)
 
     def apply_config(self, config: AppConfig) -> None:
         """Adopt a new config: start added/enabled cameras, stop removed/disabled ones, restart changed."""

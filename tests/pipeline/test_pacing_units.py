@@ -212,3 +212,30 @@ def test_a_huge_playlist_is_cut_at_the_bound(playlists):
     _Playlists.bodies = {"/big.m3u8": MEDIA + b"#EXT-X-COMMENT:" + b"x" * (2 * MAX_PLAYLIST_BYTES) + b"\n"}
     info = read_playlist(base + "/big.m3u8")
     assert info is not None and info.target_s == 6.0  # read up to the bound, the rest never downloaded
+
+
+def _peer_serving_media():
+    from tests.probes.slow_peers import SlowPeer
+
+    peer = SlowPeer(period=0.2)
+    peer.ok_body, peer.ok_type = MEDIA, "application/vnd.apple.mpegurl"
+    return peer
+
+
+def test_a_peer_trickling_its_headers_does_not_hold_the_playlist_read_up():
+    """The deadline holds while the read is blocked in the header phase (one byte every 0.2 s, forever)."""
+    with _peer_serving_media() as peer:
+        t0 = time.monotonic()
+        assert read_playlist(peer.url("/trickle-headers/live.m3u8"), timeout_s=1.0) is None
+        assert time.monotonic() - t0 < 5.0  # hang check, loose: the bound is 1 s
+
+
+def test_playlist_redirects_stay_on_the_camera_and_are_bounded():
+    with _peer_serving_media() as peer:
+        info = read_playlist(peer.url("/redirect/3"))  # same host and port: followed
+        assert info is not None and info.target_s == 6.0
+        assert read_playlist(peer.url("/loop")) is None  # more than 5 hops: refused
+        with _peer_serving_media() as other:  # another port: refused, never contacted
+            peer.elsewhere = other.url("/ok")
+            assert read_playlist(peer.url("/elsewhere")) is None
+            assert other.connections == 0
