@@ -33,7 +33,7 @@ from app.recording.retention import RetentionService
 from app.recording.segments import DirectoryIndex
 from app.recording.service import RecorderService
 from app.runtime import Runtime
-from app.store import db
+from app.store import db, journal
 from app.store.service import Store
 from probes.registry import build_probes
 from probes.scheduler import ProbeScheduler
@@ -53,7 +53,11 @@ def add_store(runtime: Runtime) -> Store:
     """The history store (SQLite in the data folder unless ``store.url`` names another database), fed by
     the supervisor's state changes and health samples. ``start()`` returns at once (the writer opens it)."""
     s = runtime.config.store
-    runtime.store = Store(s.url or db.sqlite_url(runtime.paths.database_file), s, runtime.supervisor)
+    # what the database does not take at stop is kept for the next start: next to a SQLite file (Store's
+    # default), in the data folder for any other database (PostgreSQL)
+    journal_path = None if not s.url or db.is_sqlite_url(s.url) else runtime.paths.data_dir / journal.DEFAULT_NAME
+    runtime.store = Store(s.url or db.sqlite_url(runtime.paths.database_file), s, runtime.supervisor,
+                          journal_path=journal_path)  # fmt: skip
     return runtime.store
 
 
@@ -96,9 +100,12 @@ def add_monitoring(runtime: Runtime) -> ProbeScheduler:
     def disk_status():
         return runtime.retention.status() if runtime.retention is not None else None  # read at scrape time
 
+    def store_status():
+        return runtime.store.status() if runtime.store is not None else None  # never blocks
+
     runtime.health, runtime.probes, runtime.build_probes = health, scheduler, build_probes
     runtime.metrics = MetricsExporter(config.metrics, runtime.supervisor.snapshots, scheduler.results, probe_stats,
-                                      disk_status)  # fmt: skip
+                                      disk_status, store_status)  # fmt: skip
     return scheduler
 
 
@@ -136,6 +143,7 @@ def add_alerts(runtime: Runtime) -> AlertEngine:
         disk_paths=[runtime.paths.data_dir],
         disk_watches=[recording_disk_watch(runtime.config, recorder)] if recorder is not None else [],
         recording_errors=_recording_errors(runtime) if recorder is not None else None,
+        backlog_dir=runtime.paths.data_dir,  # undelivered webhook notifications wait here across a restart
     )
     runtime.alerts = engine
     return engine

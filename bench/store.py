@@ -40,7 +40,8 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def db_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    """The database and SQLite's own files; not the history journal's 4 MiB reserve (app.store.journal)."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if ".unwritten.jsonl" not in p.name)
 
 
 def run(url: str, path: Path | None, cameras: int, seconds: float, rate_multiplier: float) -> dict:

@@ -22,6 +22,9 @@ HlsMasterError        HLS_MASTER_ERROR (master cannot be read)     MAJOR
 HlsStale              HLS_STALE                                    MAJOR
 HlsSegmentError       HLS_SEGMENT_ERROR                            MAJOR
 DiskFull              DISK_FULL, DISK_LOW (data/recordings disk)   MAJOR
+HistoryNotWritten     HISTORY_NOT_WRITTEN (the history store       MAJOR
+                      cannot write: locked, full, read-only,
+                      server gone, or history off)
 DeviceNotStreaming    NOT_STREAMING (encoder appliance)            MAJOR
 DeviceUnreachable     probe state UNREACHABLE (device, no camera)  MAJOR
 AnalyticsStreamError  API_STREAM_ERROR (API says stream ERROR)     MAJOR
@@ -48,6 +51,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from app.textsafe import one_line
 
 
 class Severity(enum.StrEnum):
@@ -111,6 +116,7 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     _r("HlsStale", ["HLS_STALE"], Severity.MAJOR, "HLS playlist of {name} stopped advancing"),
     _r("HlsSegmentError", ["HLS_SEGMENT_ERROR"], Severity.MAJOR, "HLS segments of {name} fail to download"),
     _r("DiskFull", ["DISK_FULL", "DISK_LOW"], Severity.MAJOR, "disk nearly full on {name}: {detail}"),
+    _r("HistoryNotWritten", ["HISTORY_NOT_WRITTEN"], Severity.MAJOR, "history is not written to {name}: {detail}"),
     _r("DeviceNotStreaming", ["NOT_STREAMING"], Severity.MAJOR, "{name} is not streaming: {detail}"),
     _r("DeviceUnreachable", ["UNREACHABLE"], Severity.MAJOR, "{name} does not answer: {detail}"),
     _r(
@@ -195,7 +201,8 @@ class Observation:
         text = self.rule.summary
         if not self.detail:  # "HLS playlist of Gate is invalid", not "...: no details"
             text = text.replace(": {detail}", "").replace(" ({detail})", "")
-        return text.format(name=self.name, detail=self.detail or "no details")
+        # one bounded line whatever a device or an operator put in the name or the detail (app.textsafe)
+        return one_line(text.format(name=self.name, detail=self.detail or "no details"))
 
 
 def rule_for_signal(rules: Iterable[AlertRule], signal: str) -> AlertRule | None:

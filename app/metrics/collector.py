@@ -64,6 +64,7 @@ class VigilCollector(Collector):
         results: ProbeResults | None = None,
         scheduler_stats: Callable[[], dict[str, tuple[int, int]]] | None = None,
         disk_status: Callable[[], object | None] | None = None,
+        store_status: Callable[[], object | None] | None = None,
     ) -> None:
         self._snapshots = snapshots
         self._results = results
@@ -71,6 +72,8 @@ class VigilCollector(Collector):
         # app.recording.retention.RetentionService.status (a frozen DiskStatus), read duck-typed at scrape
         # time so this module does not depend on the recording package
         self._disk_status = disk_status
+        # app.store.Store.status (a frozen WriterStatus; never blocks), read duck-typed like disk_status
+        self._store_status = store_status
         self.scrapes_total = 0
 
     def describe(self) -> Iterable:
@@ -92,6 +95,7 @@ class VigilCollector(Collector):
         yield from self._devices(results)
         yield from self._probes(results)
         yield from self._recording()
+        yield from self._history()
         g = GaugeMetricFamily("vigil_scrape_duration_seconds", "Time to build this exposition (previous scrape)")
         g.add_metric([], time.perf_counter() - t0)
         yield g
@@ -190,6 +194,12 @@ class VigilCollector(Collector):
             "fps reported by the analytics server",
             labels=["stream_id", "stream_name", "source_host"],
         )
+        skipped = GaugeMetricFamily(
+            "vigil_analytics_skipped_entries",
+            "Entries of the server's /streams list not checked in the last cycle, by reason (no_stream_id, "
+            "no_node_num, not_an_object, unusable_value, over_limit)",
+            labels=["source_host", "reason"],
+        )
         per_name: dict[str, int] = {}
         per_state: dict[tuple[str, str], int] = {}
         resp_by_host: dict[str, float] = {}
@@ -199,6 +209,9 @@ class VigilCollector(Collector):
                 host = r.labels.get("source_host", r.target)
                 resp_by_host[host] = r.metrics.get("response_time_s", 0.0)
                 err_by_host[host] = err_by_host.get(host, 0.0) + r.metrics.get("errors_total", 0.0)
+                for key, n in r.metrics.items():
+                    if key.startswith("skipped:"):  # probes.analytics_api: one per reason, 0 included
+                        skipped.add_metric([host, key.partition(":")[2]], n)
             elif r.kind == "analytics_stream":
                 lab = r.labels
                 sname = lab.get("stream_name", "UNKNOWN_STREAM")
@@ -218,7 +231,7 @@ class VigilCollector(Collector):
             resp.add_metric([h], v)
         for h, v in err_by_host.items():
             errors.add_metric([h], v)
-        yield from (status, total, breakdown, resp, errors, fps)
+        yield from (status, total, breakdown, resp, errors, fps, skipped)
 
     # ----------------------------------------------------------------------- HLS (packager-monitor series)
 
@@ -304,6 +317,46 @@ class VigilCollector(Collector):
         c = CounterMetricFamily("vigil_recording_segments_deleted", "Segments deleted by retention since start")
         c.add_metric([], float(st.deleted_total))
         yield c
+
+    # ----------------------------------------------------------------------- history store
+
+    def _history(self) -> Iterable:
+        """``vigil_history_*``: is history being written, and what is held, written, dropped."""
+        if self._store_status is None:
+            return
+        try:
+            st = self._store_status()
+        except Exception:
+            log.exception("metrics: reading the history store status failed")
+            return
+        if st is None:
+            return
+        for name, doc, v in (
+            ("vigil_history_write_ok", "1 if history is being written to the database, 0 during an outage "
+             "(locked, full, read-only, server gone) or with history off", 0.0 if st.not_written else 1.0),
+            ("vigil_history_records_pending", "Records queued or held, not yet in the database", st.queued),
+        ):  # fmt: skip
+            g = GaugeMetricFamily(name, doc)
+            g.add_metric([], float(v))
+            yield g
+        if st.outage_since is not None:
+            g = GaugeMetricFamily("vigil_history_outage_start_timestamp_seconds",
+                                  "UNIX time history stopped being written (only during an outage)")  # fmt: skip
+            g.add_metric([], float(st.outage_since))
+            yield g
+        for name, doc, v in (
+            ("vigil_history_records_written", "Records written to the database since start", st.written_total),
+            ("vigil_history_records_dropped", "Records dropped since start (queue full, or history off)",
+             st.dropped_total),
+            ("vigil_history_records_rejected", "Records the database refused as invalid (skipped)",
+             st.rejected_total),
+            ("vigil_history_write_failures", "Failed attempts to open or write the database", st.failed_attempts),
+            ("vigil_history_records_replayed", "Records written at start from the journal of the last stop",
+             st.replayed),
+        ):  # fmt: skip
+            c = CounterMetricFamily(name, doc)
+            c.add_metric([], float(v))
+            yield c
 
     # ----------------------------------------------------------------------- network, devices, probes
 

@@ -5,17 +5,19 @@
   registry holding only :class:`VigilCollector` (no process/GC collectors of the default registry, so
   every series on the page is Vigil's). ``metrics.enabled = false`` is the off-switch.
 * Textfile: every ``file_interval_s`` the same exposition is written to ``metrics.file_path``
-  atomically (``write_to_textfile`` writes a temp file and renames it), for node_exporter's textfile
-  collector on sites where no port may be opened.
+  atomically (a temp file renamed over it, :func:`write_textfile`), for node_exporter's textfile
+  collector on sites where no port may be opened. Mode 0600 (this user only), or 0640 with
+  ``metrics.file_group_readable`` for a node_exporter running as another user in the file's group.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from app.config import MetricsSettings
 from app.metrics.collector import VigilCollector
@@ -23,6 +25,27 @@ from app.pipeline.state import HealthSnapshot
 from probes.base import ProbeResults
 
 log = logging.getLogger(__name__)
+
+
+def write_textfile(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> None:
+    """*data* to *path* atomically (a temp file in the same folder, renamed over it: node_exporter never reads
+    half a file), created with *mode* whatever the umask (0600: this user only; 0640 for a node_exporter in
+    the file's group). ``prometheus_client.write_to_textfile`` would leave the mode to the umask."""
+    path = os.fspath(path)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # not on Windows (before 3.13), where the ACLs decide
+                os.fchmod(f.fileno(), mode)  # O_CREAT's mode is filtered by the umask; a stale temp keeps its own
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 class MetricsExporter:
@@ -33,10 +56,11 @@ class MetricsExporter:
         results: ProbeResults | None = None,
         scheduler_stats: Callable[[], dict[str, tuple[int, int]]] | None = None,
         disk_status: Callable[[], object | None] | None = None,
+        store_status: Callable[[], object | None] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = CollectorRegistry(auto_describe=False)
-        self.collector = VigilCollector(snapshots, results, scheduler_stats, disk_status)
+        self.collector = VigilCollector(snapshots, results, scheduler_stats, disk_status, store_status)
         self.registry.register(self.collector)
         self._server = None
         self._thread: threading.Thread | None = None
@@ -85,7 +109,7 @@ class MetricsExporter:
         if not path:
             return False
         try:
-            write_to_textfile(path, self.registry)
+            write_textfile(path, self.exposition(), 0o640 if self.settings.file_group_readable else 0o600)
             return True
         except OSError as e:
             log.warning("metrics file %s not written: %s", path, e.strerror or e)

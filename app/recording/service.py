@@ -7,6 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
+from app.recording.index import IndexReconciler
 from app.recording.recorder import CameraRecorder, RecorderStatus, recover_parts, stored_event
 from app.recording.segments import DirectoryIndex, SegmentIndex
 
@@ -24,8 +25,13 @@ class RecorderService:
         self._lock = threading.Lock()
         self._recorders: dict[str, CameraRecorder] = {}
         self._started = False
+        self.reconciler: IndexReconciler | None = None  # the start-up reconciliation of the index (status, tests)
 
     def start(self) -> None:
+        """Before any recorder starts: finalise the ``.part`` files a crash left, then start the
+        reconciliation of the index with the files on disk (``app.recording.index.IndexReconciler``, on its
+        own thread: a large archive or a store slow to open never delays start-up or recording). Neither
+        ever stops start-up."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             recovered = recover_parts(self.root, self.index)
@@ -33,6 +39,8 @@ class RecorderService:
                 log.info("recovered %d segment(s) left open by an unclean stop", len(recovered))
         except OSError as e:
             log.error("recordings folder %s is not usable: %s", self.root, e)
+        self.reconciler = IndexReconciler(self.index, self.root)
+        self.reconciler.start()  # returns at once; says what it found itself
         with self._lock:
             self._started = True
             recs = list(self._recorders.values())
@@ -43,6 +51,8 @@ class RecorderService:
         with self._lock:
             self._started = False
             recs = list(self._recorders.values())
+        if self.reconciler is not None:
+            self.reconciler.stop()  # before the store stops (Runtime stops services in reverse order)
         for r in recs:
             r.stop()
 

@@ -1,14 +1,20 @@
 """Engine creation (SQLite pragmas) and programmatic Alembic migrations.
 
-SQLite: WAL (readers never block the writer and vice versa), ``synchronous=NORMAL`` (durable at
-checkpoints, a power cut loses at most the last transactions, never corrupts), ``busy_timeout`` so a
-briefly locked file waits instead of failing at once. Any other SQLAlchemy URL (PostgreSQL for a shared
-history) is used as given, with ``pool_pre_ping`` so a restarted server is reconnected.
+SQLite: a rollback journal (``journal_mode=TRUNCATE``) and ``mmap_size=0``, so SQLite reaches its files
+only through read()/write() system calls, which fail with an error code, and never through a memory
+mapping, whose failure is a SIGBUS that kills the whole process (decision, issue 13: WAL memory-maps its
+``-shm`` wal-index; when that file was truncated, or its disk failed, Vigil died within 0.05 s with no log
+line). ``synchronous=FULL`` (the safe setting for a rollback journal: a power cut never corrupts),
+``busy_timeout`` so a briefly locked file waits instead of failing at once. A database left in WAL mode
+by an older Vigil is switched to TRUNCATE on its first connection (which needs no other program to have
+it open; until then the open is retried). Any other SQLAlchemy URL (PostgreSQL for a shared history) is
+used as given, with ``pool_pre_ping`` so a restarted server is reconnected.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -22,6 +28,28 @@ log = logging.getLogger(__name__)
 
 class StoreError(Exception):
     """The store cannot be used; the message says why in words."""
+
+
+# Rollback journal, never WAL: see the module docstring (no shared-memory file, no SIGBUS).
+SQLITE_JOURNAL_MODE = "truncate"
+
+
+def is_sqlite_url(url: str) -> bool:
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except Exception:
+        return False
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite *url* (None for PostgreSQL, ``:memory:`` or a bad URL)."""
+    try:
+        u = make_url(url)
+    except Exception:
+        return None
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database).expanduser()
 
 
 def migrations_dir() -> Path:
@@ -43,7 +71,7 @@ def sqlite_url(path: Path) -> str:
 def create_store_engine(
     url: str, busy_timeout_ms: int = 5000, sqlite_pragmas: dict[str, object] | None = None
 ) -> Engine:
-    """An engine for *url*; SQLite files get their folder created and the WAL pragmas on every connection.
+    """An engine for *url*; SQLite files get their folder created and the pragmas on every connection.
 
     *sqlite_pragmas* adds pragmas (tests use ``max_page_count`` to simulate a full disk).
     """
@@ -60,14 +88,32 @@ def create_store_engine(
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
+            refused = ""
             try:
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
+                # busy_timeout first: switching a WAL database to a rollback journal needs a moment alone
                 cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-                for k, v in extra.items():
-                    cur.execute(f"PRAGMA {k}={int(v)}")  # type: ignore[call-overload]
-            finally:
+                cur.execute("PRAGMA mmap_size=0")  # the build's default, made explicit: no mapping, no SIGBUS
+                row = cur.execute(f"PRAGMA journal_mode={SQLITE_JOURNAL_MODE}").fetchone()
+                mode = str(row[0]).lower() if row else "unknown"
+                if mode == "wal":
+                    # still WAL (another program has it open, or the file is read-only): refuse this connection
+                    # rather than write through the -shm mapping; the writer retries the open with backoff
+                    refused = (f"the database is in WAL mode and could not be switched to {SQLITE_JOURNAL_MODE.upper()}"
+                               " (is another program using it, or is it read-only?)")  # fmt: skip
+                else:
+                    cur.execute("PRAGMA synchronous=FULL")
+                    for k, v in extra.items():
+                        cur.execute(f"PRAGMA {k}={int(v)}")  # type: ignore[call-overload]
+            except BaseException:
+                # SQLAlchemy does not close a connection whose connect hook failed: a leaked one would keep
+                # its lock on a WAL file (so the switch fails again at the retry) and the disk busy
                 cur.close()
+                dbapi_conn.close()
+                raise
+            cur.close()
+            if refused:
+                dbapi_conn.close()
+                raise sqlite3.OperationalError(refused)
 
         return engine
     try:

@@ -5,6 +5,10 @@ CSV: one file per table next to the chosen name (``<stem>_events.csv``, ``_sampl
 ``_availability.csv``). JSON: one document ``{"range": ..., "cameras": ..., "events": [...], ...}``.
 Times are ISO 8601 UTC plus the UNIX seconds. Nothing exported carries a URL, so no credential can leak;
 free text (reasons, summaries) is scrubbed anyway.
+
+CSV cells are written for spreadsheets: a text cell starting with ``=``, ``+``, ``-``, ``@``, TAB, CR or NUL
+(a camera named ``=HYPERLINK(...)``) gets a leading ``'`` so it is shown as text, never run as a formula
+(OWASP "CSV Injection", ASVS 1.2.10; ``app.textsafe.csv_cell``). Numbers stay numbers. JSON is not changed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import Connection
 
 from app.secrets import scrub
 from app.store import repository
+from app.textsafe import csv_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +119,7 @@ def export_history(conn: Connection, path: str | os.PathLike, start: float, end:
             if rows:
                 w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
                 w.writeheader()
-                w.writerows(rows)
+                w.writerows(csv_row(r) for r in rows)  # text cells that would run as formulas get a "'"
             atomic_write_text(out, buf.getvalue())
             files.append(str(out))
     return ExportResult(tuple(files), len(data["events"]), len(data["samples"]), len(data["alerts"]))

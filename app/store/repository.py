@@ -217,3 +217,11 @@ def recording_segments(conn: Connection, camera_id: str, start: float, end: floa
     t = m.RecordingSegmentRow.__table__
     q = select(t).where(t.c.camera_id == camera_id, t.c.started_at < end, t.c.ended_at >= start)
     return tuple(dict(r._mapping) for r in conn.execute(q.order_by(t.c.started_at)))
+
+
+def recording_segment_index(conn: Connection) -> tuple[dict, ...]:
+    """Every indexed segment (path, camera, times, size, lock), all cameras: what the recordings index
+    reconciles with the files on disk at start-up (``app.recording.index.IndexReconciler``)."""
+    t = m.RecordingSegmentRow.__table__
+    q = select(t.c.path, t.c.camera_id, t.c.started_at, t.c.ended_at, t.c.size_bytes, t.c.locked)
+    return tuple(dict(r._mapping) for r in conn.execute(q))

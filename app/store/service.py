@@ -9,6 +9,11 @@ thread and return at once (never blocks; ``False`` if the bounded queue is full)
 ``callback=`` to get the result; a Qt caller hops to the GUI thread itself); a query made before the
 database is open waits for it on the reader thread. Nothing here imports Qt.
 
+Storage faults (issue 13): SQLite runs with a rollback journal and no memory mapping (``app.store.db``),
+so an unwritable, full or read-only disk is an error the writer holds rows through, never a SIGBUS. What
+cannot be written when Vigil stops goes to the journal file (``journal_path``, by default next to a SQLite
+database: ``vigil.sqlite3.unwritten.jsonl``) and is written first thing at the next start.
+
 Fed by the supervisor: every state change (with its reason) and, every ``store.sample_interval_s``, one
 health sample per camera (fps, bitrate, latency, state, conditions). On a clean stop every camera gets an
 IDLE "Vigil stopped" event, so the time Vigil was not running counts as unknown, not as down.
@@ -28,7 +33,7 @@ from sqlalchemy import Engine
 
 from app.config import StoreSettings
 from app.secrets import mask_url
-from app.store import db
+from app.store import db, journal
 from app.store.records import (
     AlertRecord,
     CameraRecord,
@@ -59,9 +64,12 @@ class Store:
         sqlite_pragmas: dict[str, object] | None = None,
         clock: Callable[[], float] = time.time,
         periodic_maintenance: bool = True,
+        journal_path: Path | None = None,
     ) -> None:
         """*periodic_maintenance* False: roll-ups/retention run only on ``run_maintenance()`` (tests, bench
-        writing history at fixed past times)."""
+        writing history at fixed past times). *journal_path*: where records not written at stop are kept
+        for the next start; default: next to a SQLite database file, none for other databases (compose
+        gives one in the data folder)."""
         self.url = url
         self.settings = settings or StoreSettings()
         self._supervisor = supervisor
@@ -80,6 +88,10 @@ class Store:
         self._state_lock = threading.Lock()
         self._started = False
         self._started_at = 0.0
+        if journal_path is None:
+            file = db.sqlite_file(url)
+            journal_path = file.with_name(file.name + journal.SUFFIX) if file is not None else None
+        self.journal_path: Path | None = journal_path
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -93,7 +105,8 @@ class Store:
         self.rollups = RollupJob(RetentionPolicy.from_settings(s), self._clock)
         self.writer = StoreWriter(queue_max=s.queue_max, batch_max=s.batch_max, maintenance=self.rollups,
                                   maintenance_interval_s=s.rollup_interval_s if self._periodic_maintenance else None,
-                                  open_db=self._open_database, on_ready=self._on_ready)  # fmt: skip
+                                  open_db=self._open_database, on_ready=self._on_ready,
+                                  journal_path=self.journal_path, clock=self._clock)  # fmt: skip
         self.writer.start()
         self._reader = ThreadPoolExecutor(max_workers=self._readers_n, thread_name_prefix="store:reader")
         if self._supervisor is not None:
@@ -216,9 +229,9 @@ class Store:
         return self.writer.request_maintenance() if self.writer is not None else None
 
     def status(self) -> WriterStatus:
-        """Queue depth, counters and ``.message``: one sentence for the operator (status bar), e.g.
-        "history not written: the database is locked by another program (...); 1,204 rows held, retrying".
-        Never blocks."""
+        """Queue depth, counters, the outage figures and ``.message``: one sentence for the operator, e.g.
+        "History not written for 2 min: 81 records held, 0 lost — the database is locked by another program
+        (database is locked); retrying"; ``.notice`` is what the status bar shows. Never blocks."""
         if self.writer is None:
             return WriterStatus(0, 0, 0, 0, "", 0.0, state="stopped")
         return self.writer.status()

@@ -15,8 +15,23 @@ Failure policy while running (the wall must keep running and history must not be
   one clear log line says what is wrong and that rows are held, and the same batch is retried with
   backoff (1 s .. 30 s). New records keep queueing meanwhile; only when the bounded queue is full are new
   records dropped (counted in ``dropped_total``, logged once a minute), never the ones already queued.
+  After a failed attempt the engine's connections are closed, so the next attempt opens the database
+  afresh (a SQLite connection opened while the file was read-only stays read-only for good; closed files
+  also let the operator remount or replace the disk).
 - *Data* errors (a row the database refuses, e.g. a duplicate key): the batch is retried row by row and
   the bad rows are skipped with a log line (``rejected_total``), so one bad record cannot block the queue.
+
+Outage accounting (what the status bar, the ``HistoryNotWritten`` alert and ``/metrics`` report): an
+outage starts with the first failed attempt (``outage_since``) and ends with the first commit after it.
+Every record that was held at that moment (the failed batch plus everything queued behind it) is counted
+as written only once the writer has worked through that backlog in FIFO order, so "N held records
+written" is the real N (it used to be the size of the one batch that failed first). Records dropped
+because the queue was full during the outage are its "lost".
+
+Stop: the queue is drained for up to ``drain_timeout_s`` (only ``STOP_RETRY_WHEN_FAILING_S`` when the
+database is already failing: waiting longer for a dead database only delays the stop). What is still
+not written then is spilled to the journal file (:mod:`app.store.journal`) and written at the next start,
+first thing after the database opens, then the journal is removed.
 
 Maintenance (roll-ups, retention) runs on this thread between batches, about every
 ``maintenance_interval_s``; while a backlog of more than one batch is queued it waits (up to four more
@@ -32,12 +47,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, delete, insert, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 
 from app.secrets import scrub
+from app.store import journal
 from app.store import models as m
 from app.store.db import StoreError
 from app.store.records import (
@@ -50,6 +67,7 @@ from app.store.records import (
     SegmentRemovedRecord,
     StateChangeRecord,
     WriterStatus,
+    duration_words,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +75,7 @@ log = logging.getLogger(__name__)
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_CAP_S = 30.0
 MAINTENANCE_MAX_DEFER = 4  # intervals maintenance may wait for a backlog to drain
+STOP_RETRY_WHEN_FAILING_S = 2.0  # at stop, a database that is already failing gets this long, then the journal
 
 
 class Maintenance(Protocol):
@@ -106,8 +125,13 @@ def _first_line(e: BaseException) -> str:
 
 
 def is_transient(e: BaseException) -> bool:
-    """The database (not the row) failed: locked, full, unreachable. Retry the same rows later."""
+    """The database (not the row) failed: locked, full, unreachable, damaged. Retry the same rows later."""
     if isinstance(e, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    if type(e) is DatabaseError:
+        # the driver's generic error, not an integrity/data/programming one: SQLite says "database disk
+        # image is malformed" / "file is not a database" when the file was truncated or overwritten under
+        # it. Skipping rows as "refused" would lose every one of them.
         return True
     return isinstance(e, DBAPIError) and bool(e.connection_invalidated)
 
@@ -122,9 +146,28 @@ def describe_db_error(e: BaseException) -> str:
         return f"the disk holding the database is full ({text})"
     if "readonly" in low or "read-only" in low or "permission" in low:
         return f"the database cannot be written (read-only or no permission: {text})"
+    if "malformed" in low or "not a database" in low:
+        return f"the database file is damaged or was replaced ({text})"
+    if "no such table" in low:
+        return f"the database file lost its tables: emptied or replaced by another program? ({text})"
+    if "disk i/o" in low or "input/output" in low:
+        return f"the disk holding the database fails to read or write ({text})"
     if "connect" in low or "closed" in low or "terminat" in low:
         return f"the database server is unreachable ({text})"
     return text
+
+
+@dataclass
+class _Outage:
+    """The current (or last) time the writer could not write. Times are UNIX seconds."""
+
+    since: float
+    lost0: int  # dropped_total when it began: drops since then are this outage's "lost"
+    held: int = 0  # records held when writes worked again (the backlog to work through)
+    done: int = 0  # of those, how many are written (or refused as bad rows) since
+    ended_at: float | None = None  # first commit after the outage
+    complete_at: float | None = None  # the whole backlog written
+    lost: int = 0
 
 
 class StoreWriter:
@@ -139,10 +182,14 @@ class StoreWriter:
         *,
         open_db: Callable[[], Engine] | None = None,
         on_ready: Callable[[Engine], None] | None = None,
+        journal_path: Path | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Give either an open *engine* or *open_db* (called on the writer thread, retried until it works).
 
-        *maintenance_interval_s* None: maintenance runs only when asked (``request_maintenance``)."""
+        *maintenance_interval_s* None: maintenance runs only when asked (``request_maintenance``).
+        *journal_path*: where records not written at stop are kept for the next start (None: nowhere, they
+        are lost and the log says how many). *clock*: wall time for the outage figures (tests)."""
         if (engine is None) == (open_db is None):
             raise ValueError("StoreWriter needs exactly one of engine= or open_db=")
         self._engine = engine
@@ -168,6 +215,23 @@ class StoreWriter:
         self._refused_logged = False
         self._pending_count = 0
         self._last_exc: BaseException | None = None
+        self._clock = clock
+        self.journal_path = Path(journal_path) if journal_path is not None else None
+        self._journal_loaded = False  # this run read the journal (its records are in memory, not just on disk)
+        self._replay: list = []  # records from the journal, written before anything queued
+        self._replay_count = 0
+        self._replaying = False  # the batch in flight holds journal records
+        self.replayed_total = 0
+        self.journal_skipped = 0  # damaged journal lines skipped at start
+        self.journaled = 0  # records spilled to the journal at stop
+        self.lost_at_stop = 0  # records neither written nor spilled at stop
+        self._inflight: list = []  # the records of the batch being written (stop() spills them if stuck)
+        self._spill_lock = threading.Lock()
+        self._spilled = False
+        self._outage: _Outage | None = None
+        self._controls_lock = threading.Lock()
+        self._ready_signalled = False
+        self._controls_queued = 0  # flush/maintenance markers in the queue (not records)
 
     # ------------------------------------------------------------------ caller side (any thread)
     def submit(self, record: object) -> bool:
@@ -200,9 +264,11 @@ class StoreWriter:
         if self.state == "off" or self._stop.is_set():
             return False
         barrier = _Barrier(threading.Event())
+        self._count_control(+1)
         try:
             self._q.put(barrier, timeout=timeout)
         except queue.Full:
+            self._count_control(-1)
             return False
         return barrier.done.wait(timeout) and barrier.ok
 
@@ -211,33 +277,97 @@ class StoreWriter:
         if self.state == "off" or self._stop.is_set() or self._maintenance is None:
             return None
         marker = _RunMaintenance()
+        self._count_control(+1)
         try:
             self._q.put_nowait(marker)
         except queue.Full:
+            self._count_control(-1)
             return None
         return marker.done
+
+    def _count_control(self, n: int) -> None:
+        with self._controls_lock:  # flush()/request_maintenance() are rare: a lock costs nothing here
+            self._controls_queued += n
+
+    def records_queued(self) -> int:
+        """Records (not flush/maintenance markers) in the queue: the held counts must be exact."""
+        return max(0, self._q.qsize() - self._controls_queued)
 
     def status(self) -> WriterStatus:
         state = self.state
         error = self.off_reason if state == "off" else self.last_error
-        return WriterStatus(self._q.qsize() + self._pending_count, self.written_total, self.dropped_total,
-                            self.failed_attempts, error, self.last_error_at, self.rejected_total, state)  # fmt: skip
+        o = self._outage
+        queued = self.records_queued() + self._pending_count + len(self._replay)
+        if state == "stopped":
+            queued = self.lost_at_stop
+        extra: dict = {"at": self._clock(), "journaled": self.journaled, "replayed": self.replayed_total}
+        if o is not None:
+            if o.ended_at is None:
+                extra.update(outage_since=o.since, lost_in_outage=max(0, self.dropped_total - o.lost0))
+            else:
+                extra.update(recovered_at=o.complete_at, recovered_held=o.held, recovered_lost=o.lost,
+                             recovered_outage_s=o.ended_at - o.since,
+                             recovery_left=0 if o.complete_at is not None else max(0, o.held - o.done))  # fmt: skip
+        return WriterStatus(queued, self.written_total, self.dropped_total, self.failed_attempts, error,
+                            self.last_error_at, self.rejected_total, state, **extra)  # fmt: skip
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, drain_timeout_s: float = 15.0) -> bool:
-        """Write what is queued (retrying for up to *drain_timeout_s*), then end. True if nothing was lost."""
+        """Write what is queued (retrying for up to *drain_timeout_s*; ``STOP_RETRY_WHEN_FAILING_S`` if the
+        database is failing already), spill what is left to the journal, then end. True if nothing was lost
+        (records kept in the journal are not lost: they are written at the next start)."""
+        if self.last_error:
+            drain_timeout_s = min(drain_timeout_s, STOP_RETRY_WHEN_FAILING_S)
         self._drain_deadline = time.monotonic() + drain_timeout_s
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(drain_timeout_s + 10)
-        left = self._q.qsize() + self._pending_count
-        if left and self.state != "off":
-            log.error("store stopped with %d history records not written: %s", left, self.last_error or "timeout")
+        if self._thread.is_alive():
+            # stuck inside one database call (a server that never answers): keep what it holds ourselves; if
+            # that call ever returns and commits, those rows are written twice (samples) or upserted (the rest)
+            log.error("the history writer did not finish within %.0f s; keeping its records in the journal",
+                      drain_timeout_s + 10)  # fmt: skip
+            self._spill([*self._inflight, *self._replay, *self._drain_queue()])
         if self.state != "off":
             self.state = "stopped"
-        return left == 0 and not self._thread.is_alive() and self.state != "off"
+        return self.lost_at_stop == 0 and not self._thread.is_alive() and self.state != "off"
+
+    def _spill(self, items: list) -> None:
+        """At stop: put *items* (records not written; markers are released) into the journal, once."""
+        with self._spill_lock:
+            if self._spilled:
+                return
+            self._spilled = True
+            self._pending_count = 0
+            records = [r for r in items if not isinstance(r, _CONTROL)]
+            _release([r for r in items if isinstance(r, _CONTROL)])
+            self._replay = []
+            reason = self.last_error or ("the database did not open before the stop" if self._engine is None
+                                         else "the time to write the queue at stop ran out")  # fmt: skip
+            if not records and not (self._journal_loaded and self.journal_path is not None
+                                    and self.journal_path.exists()):  # fmt: skip
+                return
+            if self.journal_path is None:
+                self.lost_at_stop = len(records)
+                log.error("store stopped with %d history records not written: %s", len(records), reason)
+                return
+            try:
+                # the journal's own records were read into memory this run: they are in *records* already
+                held = journal.write(self.journal_path, records, keep_existing=not self._journal_loaded)
+            except journal.JournalError as e:
+                self.lost_at_stop = len(records)
+                log.error("store stopped with %d history records not written: %s; and %s: they are lost",
+                          len(records), reason, e)  # fmt: skip
+                return
+            self.journaled = len(records)
+            if held == 0:
+                self._remove_journal()
+                return
+            log.warning("history not written at stop (%s): %d records saved to %s (%d in it now); they are "
+                        "written to the database at the next start", reason, len(records), self.journal_path,
+                        held)  # fmt: skip
 
     # ------------------------------------------------------------------ writer thread
     def _wait(self, backoff: float) -> None:
@@ -261,10 +391,11 @@ class StoreWriter:
                 return False
             except Exception as e:
                 self.failed_attempts += 1
+                self._outage_begins()
                 msg = f"cannot open the database: {describe_db_error(e)}"
                 if msg != self.last_error:
-                    log.error("%s; %d history records are held and will be written once it opens "
-                              "(retrying every %.0f-%.0f s)", msg, self._q.qsize(), backoff, BACKOFF_CAP_S)  # fmt: skip
+                    log.error("%s; %d history records are held and will be written once it opens (retrying "
+                              "every %.0f-%.0f s)", msg, self.records_queued(), backoff, BACKOFF_CAP_S)  # fmt: skip
                 self.last_error, self.last_error_at = msg, time.time()
                 self._wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_CAP_S)
@@ -275,18 +406,28 @@ class StoreWriter:
                     self._maintenance.prime(engine)
                 except Exception as e:  # late-sample tracking starts at the first roll-up instead
                     log.warning("could not read the roll-up watermark: %s", describe_db_error(e))
+            self._load_journal()
             if self.last_error:
                 log.warning("history database opened after %d failed attempts; writing %d held records",
-                            self.failed_attempts, self._q.qsize())  # fmt: skip
+                            self.failed_attempts, self.records_queued() + len(self._replay))  # fmt: skip
                 self.last_error = ""
+                self._on_written(0)  # the database works: the outage ends, its backlog is written next
             self.state = "ready"
-            if self._on_ready is not None:
-                try:
-                    self._on_ready(engine)
-                except Exception:
-                    log.exception("store on_ready callback failed")
+            if not self._replay:
+                self._signal_ready()
+            # else: readers (the alert engine adopting last run's open alarms) wait for the journal's records
             return True
         return False
+
+    def _signal_ready(self) -> None:
+        """Once per run: the database is open (and the journal of the last stop written, or failing)."""
+        if self._ready_signalled or self._on_ready is None or self._engine is None:
+            return
+        self._ready_signalled = True
+        try:
+            self._on_ready(self._engine)
+        except Exception:
+            log.exception("store on_ready callback failed")
 
     def _go_off(self, reason: str) -> None:
         """History can never be written with this configuration: drop (and count) what is queued."""
@@ -302,6 +443,7 @@ class StoreWriter:
             try:
                 out.append(self._q.get_nowait())
             except queue.Empty:
+                self._count_control(-sum(1 for r in out if isinstance(r, _CONTROL)))
                 return out
 
     def _next_batch(self) -> list:
@@ -315,6 +457,9 @@ class StoreWriter:
                 batch.append(self._q.get_nowait())
             except queue.Empty:
                 break
+        controls = sum(1 for r in batch if isinstance(r, _CONTROL))
+        if controls:
+            self._count_control(-controls)
         return batch
 
     def _maintenance_due(self, now: float, next_at: float) -> bool:
@@ -328,10 +473,13 @@ class StoreWriter:
         return now >= next_at + MAINTENANCE_MAX_DEFER * self._maintenance_interval
 
     def _run(self) -> None:
-        if self._engine is None and not self._open():
-            if self.state != "off":  # stopped before the database opened: the rows are lost (stop() says so)
-                self._pending_count = _release(self._drain_queue())
-            return
+        if self._engine is None:
+            if not self._open():
+                if self.state != "off":  # stopped before the database opened: keep the rows in the journal
+                    self._spill(self._drain_queue())
+                return
+        else:
+            self._load_journal()
         self.state = "ready"
         pending: list = []
         backoff = BACKOFF_INITIAL_S
@@ -339,18 +487,24 @@ class StoreWriter:
         next_maintenance = time.monotonic() + min(5.0, interval)
         while True:
             if not pending:
-                if self._stop.is_set() and self._q.empty():
-                    break
-                if self._maintenance_due(time.monotonic(), next_maintenance):
-                    next_maintenance = time.monotonic() + interval
-                    self._run_maintenance()
-                pending = self._next_batch()
-                self._pending_count = sum(1 for r in pending if not isinstance(r, _CONTROL))
-                if not pending:
-                    continue
+                if self._replay:  # the journal of the last stop: one transaction, before anything queued
+                    pending, self._replay, self._replaying = self._replay, [], True
+                    self._pending_count = len(pending)
+                else:
+                    if self._stop.is_set() and self._q.empty():
+                        break
+                    if self._maintenance_due(time.monotonic(), next_maintenance):
+                        next_maintenance = time.monotonic() + interval
+                        self._run_maintenance()
+                    pending = self._next_batch()
+                    self._pending_count = sum(1 for r in pending if not isinstance(r, _CONTROL))
+                    if not pending:
+                        continue
             records = [r for r in pending if not isinstance(r, _CONTROL)]
             controls = [r for r in pending if isinstance(r, _CONTROL)]
+            self._inflight = records
             held: list = []
+            done_before = self.written_total + self.rejected_total
             try:
                 if records:
                     self._write_batch(records)
@@ -365,16 +519,22 @@ class StoreWriter:
                     held = self._write_one_by_one(records)
                 if held:
                     self._on_failure(e if is_transient(e) else self._last_exc, len(held), backoff)
+                    self._signal_ready()  # the journal could not be written yet: do not keep readers waiting
                     pending = held + controls
                     self._pending_count = len(held)
+                    self._inflight = held
                     if self._giving_up():
                         break
                     self._wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_CAP_S)
                     continue
-            if self.last_error and records:
-                log.warning("store recovered: %d held records written", len(records))
-                self.last_error = ""
+            self._inflight = []
+            if records:
+                self._on_written(self.written_total + self.rejected_total - done_before)
+            if self._replaying:
+                self._replaying = False
+                self._journal_replayed()
+                self._signal_ready()
             backoff = BACKOFF_INITIAL_S
             for r in controls:
                 if isinstance(r, _RunMaintenance):
@@ -382,17 +542,91 @@ class StoreWriter:
                 r.done.set()
             pending = []
             self._pending_count = 0
-        if pending:  # gave up while draining: what is held and still queued is lost (stop() says so)
-            self._pending_count = _release(pending + self._drain_queue())
+        # gave up while draining (or a record slipped in after the last check): keep it for the next start
+        self._spill([*pending, *self._replay, *self._drain_queue()])
 
     def _on_failure(self, e: BaseException | None, n: int, backoff: float) -> None:
         self.failed_attempts += 1
+        self._outage_begins()
         msg = describe_db_error(e) if e is not None else "unknown database error"
         if msg != self.last_error:
-            log.error("cannot write history: %s; %d records are held and will be written when it works again "
-                      "(retrying every %.0f-%.0f s)", msg, n + self._q.qsize(), backoff, BACKOFF_CAP_S)  # fmt: skip
+            log.error("cannot write history: %s; %d records are held and will be written when it works "
+                      "again (retrying every %.0f-%.0f s)", msg, n + self.records_queued(), backoff,
+                      BACKOFF_CAP_S)  # fmt: skip
         self.last_error = msg
         self.last_error_at = time.time()
+        if self._engine is not None:
+            # the next attempt opens fresh connections: a SQLite connection opened while the file was
+            # read-only stays read-only, and open files keep a disk busy that the operator wants to remount
+            try:
+                self._engine.dispose()
+            except Exception:
+                log.debug("closing the database connections after a failure failed", exc_info=True)
+
+    # ------------------------------------------------------------------ outage accounting (writer thread)
+    def _outage_begins(self) -> None:
+        o = self._outage
+        if o is None or o.complete_at is not None:
+            self._outage = _Outage(since=self._clock(), lost0=self.dropped_total)
+        elif o.ended_at is not None:  # failing again before the backlog was written: the same outage goes on
+            o.ended_at, o.held, o.done = None, 0, 0
+
+    def _on_written(self, n: int) -> None:
+        """*n* records were committed (or refused as bad rows) just now."""
+        o = self._outage
+        if o is None or o.complete_at is not None:
+            return
+        now = self._clock()
+        if o.ended_at is None:  # the first commit after the outage: everything held until now is the backlog
+            o.ended_at = now
+            o.held = n + self.records_queued() + len(self._replay)
+            o.lost = max(0, self.dropped_total - o.lost0)
+            self.last_error = ""
+        o.done += n
+        if o.done >= o.held:
+            o.done, o.complete_at = o.held, now
+            log.warning("store recovered after %s without writes: %d held records written, %d lost",
+                        duration_words(o.ended_at - o.since), o.held, o.lost)  # fmt: skip
+
+    # ------------------------------------------------------------------ journal (writer thread)
+    def _load_journal(self) -> None:
+        """Read the journal of the last stop (if any) into memory: written first, then the file goes. Keep
+        the journal's reserve on its disk (freed for it at stop if that disk is full by then)."""
+        if self.journal_path is None or self._journal_loaded:
+            return
+        if not journal.ensure_reserve(self.journal_path):
+            log.warning("cannot keep %d MiB free for the history journal next to %s (disk full or read-only?)",
+                        journal.RESERVE_BYTES // 2**20, self.journal_path)  # fmt: skip
+        try:
+            records, skipped = journal.read(self.journal_path)
+        except journal.JournalError as e:
+            log.error("%s; its records stay there until it can be read", e)
+            return
+        self._journal_loaded = True
+        self.journal_skipped = skipped
+        if skipped:
+            log.warning("history journal %s: %d damaged lines skipped (cut short or not Vigil's); %d records "
+                        "to write", self.journal_path, skipped, len(records))  # fmt: skip
+        if not records:
+            if skipped or self.journal_path.exists():
+                self._remove_journal()
+            return
+        log.info("history journal %s: writing %d records not written at the last stop", self.journal_path,
+                 len(records))  # fmt: skip
+        self._replay, self._replay_count = records, len(records)
+
+    def _journal_replayed(self) -> None:
+        self._remove_journal()
+        self.replayed_total = self._replay_count
+        log.info("history journal replayed: %d records written to the database, %d damaged lines skipped; "
+                 "%s removed", self._replay_count, self.journal_skipped, self.journal_path)  # fmt: skip
+
+    def _remove_journal(self) -> None:
+        assert self.journal_path is not None
+        try:
+            journal.remove(self.journal_path)
+        except journal.JournalError as e:
+            log.error("%s: its records may be written again at the next start", e)
 
     def _write_one_by_one(self, records: list) -> list:
         """Write rows singly, skipping the ones the database refuses. Returns the rows still to write if the

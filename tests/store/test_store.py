@@ -158,9 +158,9 @@ def test_unreachable_server_holds_rows_and_says_why_without_password(caplog):
         wait_for(lambda: s.status().failed_attempts >= 1, what="a failed open attempt")
         st = s.status()
         assert st.state == "starting" and not st.healthy and st.queued == 1
-        assert st.message.startswith("history not written: cannot open the database: the database server is "
-                                     "unreachable")  # fmt: skip
-        assert st.message.endswith("1 row held, retrying")
+        assert st.message.startswith("History not written for ")
+        assert ": 1 record held, 0 lost — cannot open the database: the database server is unreachable" in st.message
+        assert st.message.endswith("; retrying")
         assert "secret-pw" not in st.message and "secret-pw" not in caplog.text
         assert "cannot open the database" in caplog.text
     finally:

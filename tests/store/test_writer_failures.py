@@ -42,8 +42,9 @@ def test_locked_database_holds_rows_and_recovers(tmp_path, caplog):
             st = store.status()
             assert st.queued == 500 and st.failed_attempts >= 1
             # the operator's sentence (status bar): what is wrong and how much is held
-            assert st.message.startswith("history not written: the database is locked by another program")
-            assert "500 rows held" in st.message and not st.healthy
+            assert st.message.startswith("History not written for ")
+            assert ": 500 records held, 0 lost — the database is locked by another program" in st.message
+            assert not st.healthy
             # callers keep going while the database is locked
             for i in range(500, 600):
                 assert store.submit(HealthSampleRecord("cam1", T0 + i, "LIVE", 25, 1e6, 10))
