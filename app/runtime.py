@@ -6,8 +6,9 @@ that part is not built (a test or benchmark that composes only what it needs); r
 and nothing else.
 
 Lifecycle: services start in :data:`START_ORDER` and the supervisor last (pipelines feed the services, so
-every consumer is listening before the first packet); stop runs in reverse, supervisor first, store last
-(the recorders' final segments and motion events must still reach it).
+every consumer is listening before the first packet); stop freezes the alert engine first (pipelines
+stopping is not cameras recovering: no alert resolves because Vigil stops), then runs in reverse,
+supervisor first, store last (the recorders' final segments and motion events must still reach it).
 
 Live configuration: :meth:`Runtime.apply_config` is the one entry point for a changed config, called by
 the window's dialogs (and by any other front end): it validates, adopts, fans out to every service that
@@ -111,6 +112,9 @@ class Runtime:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.alerts is not None:
+            # first: the pipelines going down is Vigil stopping, not the cameras coming back (no false resolves)
+            self.alerts.freeze()
         self.supervisor.stop()
         for name, svc in reversed(self.services()):
             try:

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from app.alerts.rules import AlertRule, Observation, Severity
+from app.textsafe import one_line
 
 AUTO = "auto"
 
@@ -172,8 +173,10 @@ class AlertEvaluator:
                                    updated_at=now)  # fmt: skip
                 events.append(AlertEvent("fired", tr.alert))
             if tr.alert is None and not tr.latched and now - tr.first_seen >= self._debounce(o.rule):
+                # name and group (a camera's, or an API's stream name) as one line, as the summary is
                 alert = Alert(self._new_id(), key, o.rule.alertname, o.rule.severity, AlertStatus.ACTIVE, o.summary,
-                              o.subject, o.camera_id, o.name, o.group, tr.first_seen, now)  # fmt: skip
+                              o.subject, o.camera_id, one_line(o.name), one_line(o.group), tr.first_seen,
+                              now)  # fmt: skip
                 tr.alert = alert
                 self._by_id[alert.id] = key
                 events.append(AlertEvent("fired", alert))

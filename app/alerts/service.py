@@ -28,9 +28,10 @@ from app.alerts.evaluator import Alert, AlertError, AlertEvaluator, AlertEvent, 
 from app.alerts.outage import OutageTracker
 from app.alerts.rules import AlertRule, Observation, Severity, observe_probe_result, observe_snapshot, rule_for_signal
 from app.alerts.rules import rules_with_overrides as _rules_with_overrides
-from app.alerts.sinks import LogSink, WebhookSink
+from app.alerts.sinks import LogSink, WebhookSink, backlog_file
 from app.config import AlertSettings
 from app.store.records import AlertRecord
+from app.textsafe import one_line
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,12 @@ def to_record(a: Alert) -> AlertRecord:
 def from_record(r: AlertRecord) -> Alert:
     labels = dict(r.labels)
     subject = labels.get("subject") or r.camera_id
+    # texts stored by an older Vigil were not neutralised: they reach the alarm panel and receivers as one line
     return Alert(r.id, labels.get("key") or f"{r.alertname}:{subject}", r.alertname, Severity(r.severity),
-                 AlertStatus(r.status), r.summary, subject, r.camera_id, labels.get("name", r.camera_id),
-                 labels.get("group", ""), r.started_at, r.updated_at, r.acknowledged_at, r.acknowledged_by,
-                 r.ack_note, r.resolved_at, r.resolved_by, r.resolve_note, r.cleared_at, r.shelved_until,
-                 r.shelved_by, r.shelve_note)  # fmt: skip
+                 AlertStatus(r.status), one_line(r.summary), subject, r.camera_id,
+                 one_line(labels.get("name", r.camera_id)), one_line(labels.get("group", "")), r.started_at,
+                 r.updated_at, r.acknowledged_at, r.acknowledged_by, r.ack_note, r.resolved_at, r.resolved_by,
+                 r.resolve_note, r.cleared_at, r.shelved_until, r.shelved_by, r.shelve_note)  # fmt: skip
 
 
 class AlertEngine:
@@ -102,6 +104,7 @@ class AlertEngine:
         disk_watches: Iterable[DiskWatch] = (),
         recording_errors: Callable[[], Mapping[str, str]] | None = None,
         sinks: Iterable | None = None,
+        backlog_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -117,13 +120,16 @@ class AlertEngine:
         self._recording_errors = recording_errors
         self._outages = OutageTracker()
         self._clock = clock
-        self.sinks = list(sinks) if sinks is not None else default_sinks(settings)
+        self.sinks = list(sinks) if sinks is not None else default_sinks(settings, backlog_dir)
         self._eval = AlertEvaluator(settings.debounce_s, settings.clear_s)
         self._lock = threading.Lock()
         self._deliver_lock = threading.Lock()  # orders store writes and sink notifications (see _change)
         self._subscribers: list[Subscriber] = []
         self._active: tuple[Alert, ...] = ()
         self._stop = threading.Event()
+        self._frozen = False  # set by freeze() under _deliver_lock: no evaluation changes anything after it
+        self._settling: dict[str, Alert] = {}  # adopted, still firing, inputs not reported again yet (key ->)
+        self._settle_until = 0.0
         self._thread: threading.Thread | None = None
         self._disk_obs: list[Observation] = []
         self._disk_checked = 0.0
@@ -133,11 +139,24 @@ class AlertEngine:
         for s in self.sinks:
             s.start()
         self._stop.clear()
+        self._frozen = False
         self._thread = threading.Thread(target=self._run, name="alerts:engine", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def freeze(self) -> None:
+        """Stop evaluating, before anything it watches stops (``Runtime.stop`` calls it before the
+        supervisor stops the pipelines). Cameras going IDLE, probes and recorders ending are Vigil
+        stopping, not conditions clearing: without this, every open alert auto-resolved at each stop
+        (20 false "RESOLVED (auto: condition cleared)" in one stop) and Alertmanager was told ``endsAt``.
+        Open alerts stay as they are in the store and are adopted at the next start. An evaluation already
+        under way finishes first (it holds ``_deliver_lock``); none changes anything afterwards. Operator
+        actions still work. Idempotent; ``start()`` thaws."""
+        with self._deliver_lock:
+            self._frozen = True
         self._stop.set()
+
+    def stop(self) -> None:
+        self.freeze()
         if self._thread is not None:
             self._thread.join(5)
         for s in self.sinks:
@@ -159,8 +178,17 @@ class AlertEngine:
         with self._lock:
             self._eval.adopt((from_record(r) for r in rows), self.rules)
             self._active = self._eval.open_alerts()
+            self._settling = {a.key: a for a in self._active if a.condition_active}
+            self._settle_until = self._clock() + self.settings.restart_settle_s
         if rows:
             log.info("%d open alerts carried over from the previous run", len(rows))
+        for s in self.sinks:  # a receiver hears of them again (re-sent while they still fire)
+            adopt = getattr(s, "adopt", None)
+            if adopt is not None:
+                try:
+                    adopt(self._active)
+                except Exception:
+                    log.exception("handing adopted alerts to a sink failed")
 
     def _run(self) -> None:
         # Adopt here, before the first evaluation, not in start(): start() runs on the GUI thread and the
@@ -182,6 +210,9 @@ class AlertEngine:
             self.settings = settings
             self.rules = rules
             self._eval.debounce_s, self._eval.clear_s = settings.debounce_s, settings.clear_s
+        for s in self.sinks:
+            if isinstance(s, WebhookSink):
+                s.set_resend_interval(settings.webhook_resend_s)
 
     # ------------------------------------------------------------------ evaluation
     def observations(self, now: float) -> list[Observation]:
@@ -202,6 +233,7 @@ class AlertEngine:
             obs.extend(observe_probe_result(r, rules))
         obs.extend(self._recording_observations(snaps))
         obs.extend(self._disk_observations(now))
+        obs.extend(self._history_observations())
         return obs
 
     def _recording_observations(self, snaps: Mapping) -> list[Observation]:
@@ -219,6 +251,28 @@ class AlertEngine:
             name, group = (snap.name or cid, snap.group) if snap is not None else (cid, "")
             out.append(Observation(rule, cid, name, reason or "recorder error", cid, group))
         return out
+
+    def _history_observations(self) -> list[Observation]:
+        """``HistoryNotWritten`` while the store cannot write (locked, full, read-only, server gone: an
+        outage, timed from its start; or history off). ``store.status()`` never blocks. The alert's own
+        record is held with the others and written once the database works again."""
+        rule = rule_for_signal(self.rules, "HISTORY_NOT_WRITTEN")
+        status = getattr(self._store, "status", None)
+        if rule is None or status is None:
+            return []
+        try:
+            st = status()
+        except Exception:
+            log.exception("reading the history store's status for alerts failed")
+            return []
+        if not getattr(st, "not_written", False):
+            return []
+        if st.state == "off":
+            detail = f"history is off: {st.last_error}"
+        else:
+            detail = (f"{st.last_error or 'writes are failing'}; {st.queued:,} records held, "
+                      f"{st.lost_in_outage:,} lost")  # fmt: skip
+        return [Observation(rule, "store:history", "the database", detail, "", "", since=st.outage_since)]
 
     def _disk_observations(self, now: float) -> list[Observation]:
         if not self._disk_watches:
@@ -242,9 +296,39 @@ class AlertEngine:
         return self._disk_obs
 
     def evaluate_once(self, now: float | None = None) -> list[AlertEvent]:
+        """One evaluation; nothing (``[]``) once frozen (see :meth:`freeze`)."""
+        if self._frozen:
+            return []
         now = self._clock() if now is None else now
         obs = self.observations(now)
-        return self._change(lambda: self._eval.evaluate(now, obs))
+        obs.extend(self._settle_observations(now, obs))
+        # checked again under _deliver_lock: observations read while freeze() ran must not change anything
+        return self._change(lambda: [] if self._frozen else self._eval.evaluate(now, obs))
+
+    def _settle_observations(self, now: float, obs: list[Observation]) -> list[Observation]:
+        """Hold the alarms adopted as firing until their inputs report again (``alerts.restart_settle_s``).
+
+        Right after a start a camera is CONNECTING or not in the snapshots yet, picture analysis has no
+        window, probes have not run: an adopted PictureBlack or DeviceUnreachable would clear (and tell
+        Alertmanager ``endsAt``) because Vigil restarted, not because the condition cleared. An alarm seen
+        again is released at once (the normal hysteresis applies from then); the others are held until the
+        settle time is over. The holding observation only keeps the condition present: an active alarm's
+        summary and state are not touched by it (the evaluator re-words only a cleared one coming back)."""
+        if not self._settling:
+            return []
+        seen = {o.key for o in obs}
+        for key in [k for k in self._settling if k in seen]:
+            del self._settling[key]
+        if now >= self._settle_until:
+            self._settling.clear()
+            return []
+        by_name = {r.alertname: r for r in self.rules}
+        out = []
+        for a in self._settling.values():
+            rule = by_name.get(a.alertname)
+            if rule is not None:
+                out.append(Observation(rule, a.subject, a.name, "", a.camera_id, a.group, since=a.started_at))
+        return out
 
     def _change(self, step: Callable[[], list[AlertEvent]]) -> list[AlertEvent]:
         """Run one state change of the evaluator and hand its events on in the order they happened.
@@ -346,8 +430,12 @@ def _condition_details(results: Iterable) -> dict[str, dict[str, str]]:
     return out
 
 
-def default_sinks(settings: AlertSettings) -> list:
+def default_sinks(settings: AlertSettings, backlog_dir: Path | None = None) -> list:
+    """The log, and one webhook per ``alerts.webhook_urls`` (its undelivered notifications kept in
+    *backlog_dir*, Vigil's data folder, across a restart; none kept without it)."""
     sinks: list = [LogSink()]
     for url in settings.webhook_urls:
-        sinks.append(WebhookSink(url, settings.webhook_timeout_s, settings.webhook_max_attempts))
+        backlog = backlog_file(backlog_dir, url) if backlog_dir is not None else None
+        sinks.append(WebhookSink(url, settings.webhook_timeout_s, settings.webhook_max_attempts,
+                                 resend_s=settings.webhook_resend_s, backlog_path=backlog))  # fmt: skip
     return sinks

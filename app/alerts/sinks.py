@@ -8,20 +8,31 @@ case), ``camera``, ``group``, ``instance``; annotations: ``summary``, ``status``
 Each webhook has its own thread and a bounded buffer. Every attempt sends *all* buffered alerts in one
 POST (latest state per alert id), so a slow or dead receiver delays nothing else and never grows memory:
 on failure the buffer is retried with exponential backoff (1 s .. 60 s); after ``max_attempts`` failures
-the batch is dropped with an error line; when the buffer is full the oldest alert state is dropped.
+the batch is dropped with an error line; when the buffer is full the oldest alert state is dropped. Only
+a 2xx is a delivery and redirects are not followed; firing alerts are re-sent every
+``alerts.webhook_resend_s`` so Alertmanager never expires one that still holds; what is undelivered at
+stop is kept in a backlog file and sent after the next start (:class:`WebhookSink`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
+import os
 import socket
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from app.alerts.evaluator import Alert, AlertEvent, AlertStatus
+from app.alerts.rules import Severity
 from app.secrets import mask_url, scrub
+from app.textsafe import one_line
 
 log = logging.getLogger(__name__)
 alert_log = logging.getLogger("vigil.alerts")
@@ -41,16 +52,17 @@ def alertmanager_alert(alert: Alert, instance: str = "", generator_url: str = ""
         labels["group"] = alert.group
     if instance:
         labels["instance"] = instance
-    annotations = {"summary": scrub(alert.summary), "status": alert.status.value, "alert_id": alert.id}
+    annotations = {"summary": one_line(scrub(alert.summary)), "status": alert.status.value, "alert_id": alert.id}
+    # operator- and device-given words: one bounded line each (app.textsafe), as the summary already is
     if alert.name:
-        annotations["camera_name"] = alert.name
+        annotations["camera_name"] = one_line(alert.name)
     if alert.acknowledged_at is not None:
-        annotations["acknowledged_by"] = alert.acknowledged_by
+        annotations["acknowledged_by"] = one_line(alert.acknowledged_by)
         annotations["acknowledged_at"] = iso(alert.acknowledged_at)
         if alert.ack_note:
-            annotations["ack_note"] = alert.ack_note
+            annotations["ack_note"] = one_line(scrub(alert.ack_note))
     if alert.resolved_at is not None:
-        annotations["resolved_by"] = alert.resolved_by
+        annotations["resolved_by"] = one_line(alert.resolved_by)
     body = {"labels": labels, "annotations": annotations, "startsAt": iso(alert.started_at),
             "generatorURL": generator_url}  # fmt: skip
     # Alertmanager's alert is the condition: it ends when the condition cleared, whether or not an operator
@@ -60,7 +72,7 @@ def alertmanager_alert(alert: Alert, instance: str = "", generator_url: str = ""
         if ended is not None:
             body["endsAt"] = iso(ended)
     if alert.shelved_until is not None:
-        annotations["shelved_by"] = alert.shelved_by
+        annotations["shelved_by"] = one_line(alert.shelved_by)
         annotations["shelved_until"] = iso(alert.shelved_until)
     return body
 
@@ -90,47 +102,138 @@ class LogSink:
         pass
 
 
+class DeliveryError(OSError):
+    """A receiver did not take a batch, in words (refused, timed out, redirected, non-2xx)."""
+
+
 class WebhookSink:
+    """One Alertmanager-compatible receiver: its own thread, a bounded buffer, re-sends, a backlog file.
+
+    - **Only a 2xx answer is a delivery.** Redirects are not followed (``allow_redirects=False``): a 307
+      would send the alert bodies to another host:port, a 302/303 turns the POST into a GET that any page
+      answers 200. A 3xx is a failure in words ("the receiver answered 307 redirect to ...; redirects are
+      not followed") and is retried with backoff like any other non-2xx.
+    - **Re-send.** Alertmanager resolves an alert that is not posted again within its ``resolve_timeout``
+      (5 min by default): a client "is expected to continuously re-send alerts as long as they are still
+      active" (prometheus.io/docs/alerting/latest/clients/). Every alert whose condition holds (active or
+      acknowledged) is posted again *resend_s* after its last delivery (``alerts.webhook_resend_s``, 60 s),
+      with the same labels and ``startsAt`` and no ``endsAt``. ``endsAt`` goes out only in the state that
+      ended it: the condition cleared while Vigil ran, or an operator closed the alarm. Vigil stopping sends
+      nothing (the engine freezes first: :meth:`AlertEngine.freeze`).
+    - **Backlog.** States not yet delivered are written to *backlog_path* (JSON, atomically, 0600) after a
+      failed attempt and at stop, and queued again at the next start; the file goes once all is delivered.
+    """
+
     def __init__(self, url: str, timeout_s: float = 5.0, max_attempts: int = 8, buffer_max: int = 1000,
-                 instance: str | None = None, backoff_cap_s: float = 60.0) -> None:  # fmt: skip
+                 instance: str | None = None, backoff_cap_s: float = 60.0, resend_s: float = 60.0,
+                 backlog_path: Path | None = None, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.url = url
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.buffer_max = buffer_max
         self.backoff_cap_s = backoff_cap_s
+        self.resend_s = resend_s
+        self.backlog_path = Path(backlog_path) if backlog_path is not None else None
         self.instance = instance if instance is not None else f"vigil@{socket.gethostname()}"
-        self._buf: OrderedDict[str, Alert] = OrderedDict()
+        self._clock = clock
+        self._buf: OrderedDict[str, Alert] = OrderedDict()  # states to deliver, latest per alert id
+        self._firing: dict[str, Alert] = {}  # condition holds: re-sent every resend_s
+        self._sent_at: dict[str, float] = {}  # alert id -> when (clock) its firing state was last delivered
         self._cond = threading.Condition()
+        self._file_lock = threading.Lock()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=f"alerts:webhook:{_short(url)}", daemon=True)
         self.sent_total = 0
+        self.resent_total = 0
         self.failed_total = 0
         self.dropped_total = 0
         self.last_error = ""
 
+    # ------------------------------------------------------------------ inputs (any thread, never block)
     def notify(self, event: AlertEvent) -> None:
         """Never blocks: buffer the alert's latest state for the sender thread."""
         with self._cond:
-            self._buf.pop(event.alert.id, None)
-            self._buf[event.alert.id] = event.alert
-            while len(self._buf) > self.buffer_max:
-                self._buf.popitem(last=False)
-                self.dropped_total += 1
+            self._track(event.alert)
+            self._queue(event.alert)
             self._cond.notify()
 
+    def adopt(self, alerts: Iterable[Alert]) -> None:
+        """Open alerts carried over from the previous run: those still firing are posted now (Alertmanager
+        may have expired them while Vigil was down) and then re-sent like any other."""
+        with self._cond:
+            for a in alerts:
+                if a.condition_active and a.id not in self._firing:
+                    self._track(a)
+                    self._queue(a)
+            self._cond.notify()
+
+    def set_resend_interval(self, seconds: float) -> None:
+        with self._cond:
+            self.resend_s = seconds
+            self._cond.notify()
+
+    def _track(self, a: Alert) -> None:
+        old = self._firing.get(a.id)
+        if old is not None and old.updated_at > a.updated_at:
+            return
+        if a.condition_active:
+            self._firing[a.id] = a
+        else:
+            self._firing.pop(a.id, None)
+            self._sent_at.pop(a.id, None)
+
+    def _queue(self, a: Alert) -> None:
+        old = self._buf.get(a.id)
+        if old is not None and old.updated_at > a.updated_at:
+            return  # a newer state of the same alert is already waiting
+        self._buf.pop(a.id, None)
+        self._buf[a.id] = a
+        while len(self._buf) > self.buffer_max:
+            self._buf.popitem(last=False)
+            self.dropped_total += 1
+
+    # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        for a in self._load_backlog():
+            with self._cond:
+                self._queue(a)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """One last attempt for what is buffered (bounded by *timeout*), then the rest goes to the backlog."""
         with self._cond:
             self._stop = True
             self._cond.notify()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self._save_backlog()
 
     def pending(self) -> int:
         with self._cond:
             return len(self._buf)
+
+    def firing(self) -> int:
+        """Alerts re-sent every resend_s (their condition holds)."""
+        with self._cond:
+            return len(self._firing)
+
+    # ------------------------------------------------------------------ sender thread
+    def _due(self, now: float) -> float | None:
+        """Queue the firing alerts due for a re-send; seconds until the next one is due (None: none firing).
+        Caller holds the condition."""
+        wait: float | None = None
+        for aid, a in self._firing.items():
+            due = self._sent_at.get(aid, now) + self.resend_s
+            if aid not in self._sent_at and aid not in self._buf:
+                due = now  # never delivered (given up): try again now and then every resend_s
+            if due <= now:
+                if aid not in self._buf:
+                    self._buf[aid] = a
+                    self.resent_total += 1
+                self._sent_at[aid] = now  # counted from this attempt; a delivery sets it again
+                due = now + self.resend_s
+            wait = due - now if wait is None else min(wait, due - now)
+        return wait
 
     def _run(self) -> None:
         import requests
@@ -139,24 +242,26 @@ class WebhookSink:
         attempts, backoff = 0, 1.0
         while True:
             with self._cond:
-                while not self._buf and not self._stop:
-                    self._cond.wait()
+                while not self._stop:
+                    wait = self._due(self._clock())
+                    if self._buf:
+                        break
+                    self._cond.wait(wait)
                 if self._stop and (not self._buf or attempts > 0):
                     break
                 batch = list(self._buf.values())
             body = [alertmanager_alert(a, self.instance) for a in batch]
             try:
-                r = session.post(self.url, json=body, timeout=self.timeout_s)
-                if r.status_code >= 300:
-                    raise OSError(f"HTTP {r.status_code} {r.reason}")
-            except Exception as e:  # network errors, timeouts, bad status: retry later
+                self._post(session, body)
+            except Exception as e:  # network errors, timeouts, non-2xx, redirects: retry later
                 attempts += 1
                 self.failed_total += 1
                 self.last_error = scrub(str(e))[:300]
+                self._save_backlog()
                 if attempts >= self.max_attempts:
                     log.error("webhook %s: giving up on %d alert notifications after %d attempts: %s",
                               mask_url(self.url), len(batch), attempts, self.last_error)  # fmt: skip
-                    self._remove(batch)
+                    self._remove(batch, delivered=False)
                     attempts, backoff = 0, 1.0
                     continue
                 log.warning("webhook %s failed (%s): retry %d/%d in %.0f s", mask_url(self.url), self.last_error,
@@ -170,14 +275,122 @@ class WebhookSink:
             self.sent_total += len(batch)
             self.last_error = ""
             attempts, backoff = 0, 1.0
-            self._remove(batch)
+            if self._remove(batch, delivered=True) == 0 and self.backlog_path is not None:
+                self._save_backlog()  # all delivered: the backlog file goes
         session.close()
 
-    def _remove(self, batch: list[Alert]) -> None:
+    def _post(self, session, body: list[dict]) -> None:
+        r = session.post(self.url, json=body, timeout=self.timeout_s, allow_redirects=False)
+        try:
+            if 300 <= r.status_code < 400:
+                where = r.headers.get("Location", "")
+                where = mask_url(where)[:200] if where else "nowhere (no Location header)"
+                raise DeliveryError(f"the receiver answered {r.status_code} redirect to {where}; "
+                                    "redirects are not followed")  # fmt: skip
+            if not 200 <= r.status_code < 300:
+                raise DeliveryError(f"the receiver answered HTTP {r.status_code} {r.reason}".rstrip())
+        finally:
+            r.close()
+
+    def _remove(self, batch: list[Alert], delivered: bool) -> int:
+        """Take *batch* out of the buffer (a newer state of an alert stays queued); returns what is left."""
+        now = self._clock()
         with self._cond:
             for a in batch:
-                if self._buf.get(a.id) is a:  # a newer state of the same alert stays queued
+                if self._buf.get(a.id) is a:
                     del self._buf[a.id]
+                if a.id in self._firing:
+                    self._sent_at[a.id] = now  # given up or delivered: next re-send in resend_s
+            return len(self._buf)
+
+    # ------------------------------------------------------------------ backlog file
+    def _save_backlog(self) -> None:
+        """Write what is still undelivered (or remove the file when nothing is); errors are logged."""
+        if self.backlog_path is None:
+            return
+        with self._file_lock:
+            with self._cond:
+                alerts = list(self._buf.values())
+            try:
+                if not alerts:
+                    self.backlog_path.unlink(missing_ok=True)
+                    return
+                doc = {"version": BACKLOG_VERSION, "receiver": mask_url(self.url), "saved_at": iso(time.time()),
+                       "alerts": [_alert_to_json(a) for a in alerts]}  # fmt: skip
+                write_private_atomic(self.backlog_path, json.dumps(doc, indent=1))
+            except OSError as e:
+                log.error("webhook %s: cannot keep %d undelivered alert notifications in %s: %s",
+                          mask_url(self.url), len(alerts), self.backlog_path, e.strerror or e)  # fmt: skip
+
+    def _load_backlog(self) -> list[Alert]:
+        p = self.backlog_path
+        if p is None:
+            return []
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            alerts = [_alert_from_json(d) for d in doc["alerts"]][-self.buffer_max :]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.error("webhook %s: the backlog %s cannot be read (%s: %s); its notifications are lost",
+                      mask_url(self.url), p, type(e).__name__, e)  # fmt: skip
+            return []
+        if alerts:
+            log.info("webhook %s: %d undelivered alert notifications from the previous run queued again",
+                     mask_url(self.url), len(alerts))  # fmt: skip
+        return alerts
+
+
+BACKLOG_VERSION = 1
+
+
+def backlog_file(data_dir: Path, url: str) -> Path:
+    """The backlog of one receiver: named by a digest of its URL (a URL may carry a password)."""
+    return Path(data_dir) / f"alert-backlog-{hashlib.sha256(url.encode()).hexdigest()[:12]}.json"
+
+
+def _alert_to_json(a: Alert) -> dict:
+    d = dataclasses.asdict(a)
+    d["summary"] = scrub(a.summary)
+    return d
+
+
+def _alert_from_json(d: dict) -> Alert:
+    d = dict(d)
+    d["severity"] = Severity(d["severity"])
+    d["status"] = AlertStatus(d["status"])
+    return Alert(**d)
+
+
+def write_private_atomic(path: Path, text: str) -> None:
+    """*text* to *path* atomically (temp file in the same folder, fsync, rename, fsync the folder), readable
+    by this user only (0600): a crash leaves the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a stale temp file from a crashed run keeps its old mode otherwise
+            view = memoryview(text.encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def _short(url: str) -> str:
