@@ -12,12 +12,13 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from app import __version__
 from app.config import AppConfig, ConfigError, load_config
 from app.demo import demo_config
 from app.logs import setup_logging
-from app.paths import Paths
+from app.paths import PRIVATE_UMASK, Paths, make_private
 from app.runtime import Runtime
 
 log = logging.getLogger("vigil")
@@ -57,15 +58,34 @@ def load_or_demo(paths: Paths, force_demo: bool, config_named: bool = False) -> 
 def build_runtime(args: argparse.Namespace, paths: Paths | None = None) -> Runtime:
     """Everything but the window (``app.compose.build_runtime``). *paths*: already resolved by
     :func:`main` (resolved here if not given)."""
-    paths = paths or Paths.resolve(args.config, args.data_dir)
-    config, demo = load_or_demo(paths, args.demo, config_named=bool(args.config or os.environ.get("VIGIL_CONFIG")))
+    paths = site_paths = paths or Paths.resolve(args.config, args.data_dir)
+    config_named = bool(args.config or os.environ.get("VIGIL_CONFIG"))
+    config, demo = load_or_demo(paths, args.demo, config_named=config_named)
     if demo:
         paths = paths.for_demo()  # the demo's history and recordings never mix with a real site's
     if args.metrics_port is not None:
         config.metrics.port = args.metrics_port
     from app import compose  # the whole core (store, codecs, OpenCV): not loaded for --version / --self-test
 
+    make_own_folders_private(site_paths, compose.recordings_root(config, paths), config_named)
     return compose.build_runtime(config, paths, demo)
+
+
+def make_own_folders_private(paths: Paths, recordings: Path, config_named: bool) -> None:
+    """Tighten what an older Vigil (or a person) left readable to others: the data folder (the demo's is
+    inside it) and the log folder with everything in them, the recordings root (not its segments: a 0700
+    root keeps everyone out), the config file, and the config folder when it is the platform's (a folder
+    named with --config may be shared, e.g. a home folder: only the file is changed there). One log line
+    says what was changed."""
+    single = [paths.config_file] if config_named else [paths.config_file.parent, paths.config_file]
+    changed, problems = make_private([paths.data_dir, paths.log_dir], single,
+                                     keep_out=[paths.recordings_dir, recordings])  # fmt: skip
+    if changed:
+        shown = ", ".join(str(t) for t in changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+        log.info("made %d files and folders readable by this user only (they were open to others): %s",
+                 len(changed), shown)  # fmt: skip
+    for p in problems:
+        log.warning("cannot make %s private to this user", p)
 
 
 def run_headless(runtime: Runtime, duration: float) -> int:
@@ -81,6 +101,9 @@ def run_headless(runtime: Runtime, duration: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # before anything is created: Vigil's files are its user's only (0600 files, 0700 folders), whoever
+    # creates them (SQLite, FFmpeg, the log handler, prometheus_client, a library's temp file)
+    os.umask(PRIVATE_UMASK)
     args = parse_args(argv)
     threading.current_thread().name = "main"
     if args.self_test:

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.secrets import mask_url
+from app.keystore import Keystore, SecretStoreError, references_in, resolve_secrets, strip_secrets
+from app.secrets import MISSING_WORDS, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,11 @@ class MetricsSettings(_Model):
     port: int = Field(9898, ge=0, le=65535, description="0 = pick a free port")
     file_path: str | None = Field(None, description="also write the exposition to this file (textfile collector)")
     file_interval_s: float = Field(15.0, gt=0, le=3600)
+    file_group_readable: bool = Field(
+        False,
+        description="textfile mode 0640 instead of 0600: for a node_exporter that runs as another user of the "
+        "file's group (the folder's group, with the setgid bit on the folder)",
+    )
 
 
 class AnalyticsServerSettings(_Model):
@@ -310,6 +316,9 @@ class ProbesSettings(_Model):
     analytics_servers: list[AnalyticsServerSettings] = Field(default_factory=list)
     analytics_interval_s: float = Field(60.0, gt=0, le=3600)
     analytics_parallelism: int = Field(16, ge=1, le=256)
+    analytics_max_streams: int = Field(
+        1000, ge=1, le=50_000, description="streams checked per analytics server and cycle; the rest are counted"
+    )
     http_timeout_s: float = Field(10.0, gt=0, le=120)
     json_devices: list[JsonDeviceSettings] = Field(default_factory=list)
     hls_interval_s: float = Field(10.0, gt=0, le=3600)
@@ -358,6 +367,20 @@ class AlertSettings(_Model):
     disk_min_free_gb: float = Field(2.0, ge=0, description="alert when the data disk has less free (0 = off)")
     webhook_timeout_s: float = Field(5.0, gt=0, le=120)
     webhook_max_attempts: int = Field(8, ge=1, le=1000, description="give up on one notification after this")
+    webhook_resend_s: float = Field(
+        60.0,
+        ge=1,
+        le=600,
+        description="re-send every firing alert this often: well under the receiver's resolve_timeout "
+        "(Alertmanager's default is 5 min), or it resolves an alert that is still firing",
+    )
+    restart_settle_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="after a start, an alarm still firing when Vigil stopped is not cleared before its inputs "
+        "had this long to report again (cameras connecting, picture analysis, the probes' first run)",
+    )
     rules: dict[str, dict[str, str | float]] = Field(
         default_factory=dict, description="per-rule overrides, e.g. {'CameraOffline': {'severity': 'MAJOR'}}"
     )
@@ -438,25 +461,97 @@ def parse_config(data: object, source: str = "config") -> AppConfig:
         raise ConfigError(f"{source} is not valid:\n{_format_validation_error(e)}") from None
 
 
-def load_config(path: Path) -> AppConfig:
-    """Load and validate *path*. Raises ConfigError with a message for a person."""
+_UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+               (b"\xfe\xff", "UTF-16"))  # fmt: skip
+
+
+def decode_config_text(raw: bytes, path: Path | str) -> str:
+    """The text of a config file: UTF-8 (RFC 8259 section 8.1), a leading UTF-8 byte order mark ignored (as
+    Windows Notepad writes one, and RFC 8259 allows a parser to). Anything else raises ConfigError naming
+    the file, the byte offset (from the start of the file) and its line and column."""
+    for bom, name in _OTHER_BOMS:
+        if raw.startswith(bom):
+            raise ConfigError(f"{path} is {name} text (it starts with a {name} byte order mark): save it as UTF-8")
+    skip = len(_UTF8_BOM) if raw.startswith(_UTF8_BOM) else 0
     try:
-        text = path.read_text(encoding="utf-8")
+        return raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = skip + e.start
+        line = raw.count(b"\n", 0, at) + 1
+        column = at - (raw.rfind(b"\n", 0, at) + 1) + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text: byte 0x{raw[at]:02x} at offset {at} (line {line}, column {column}) "
+            f"cannot be read ({e.reason}); save the file as UTF-8"
+        ) from None
+
+
+def parse_config_json(text: str, path: Path | str) -> object:
+    """The JSON value of a config text, or ConfigError with the line and column of the first error."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not a Vigil config: its JSON is nested too deeply") from None
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise ConfigError(f"{path} is not a Vigil config: it holds a number thousands of digits long") from None
+
+
+def load_config(path: Path, keystore: Keystore | None = None) -> AppConfig:
+    """Load and validate *path*. Raises ConfigError with a message for a person. Secret references are
+    resolved from *keystore* (default: the config's own, app.keystore); plain-text passwords found in the file
+    are moved there and the file is written back without them."""
+    try:
+        text = decode_config_text(path.read_bytes(), path)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    data = parse_config_json(text, path)
+    return _with_secrets(parse_config(data, str(path)), path, keystore)
+
+
+def _with_secrets(config: AppConfig, path: Path, keystore: Keystore | None) -> AppConfig:
+    """*config* as read from *path* with its secret references resolved (the in-memory config holds full
+    URLs: the pipelines, probes and sinks use them as before); a config that still had passwords in plain
+    text is written back without them (once, at start-up)."""
+    data = config.model_dump(mode="json")
+    ks = keystore or Keystore.for_config(path)
+    scan = resolve_secrets(data, ks)
+    for where, key in scan.missing:
+        what = MISSING_WORDS if where.startswith("camera ") else "its password is missing from the keyring"
+        log.warning("%s: %s (key %r, %s): enter it again (Cameras, Edit)", where, what, key, ks.where or "keystore")
+    if not (scan.references or scan.plaintext_camera or scan.plaintext_other):
+        return config
+    config = parse_config(data, str(path))
+    if scan.plaintext_camera or scan.plaintext_other:
+        other = f" and {scan.plaintext_other} other secrets" if scan.plaintext_other else ""
+        try:
+            save_config(config, path, ks)
+        except OSError as e:
+            log.error("camera passwords stay in plain text in %s until it can be written: %s", path, e)
+        else:
+            log.info("moved %d camera passwords%s from %s to %s", scan.plaintext_camera, other, path, ks.where)
+    return config
+
+
+def save_config(config: AppConfig, path: Path, keystore: Keystore | None = None) -> None:
+    """Write atomically: a temp file in the same folder, fsync, rename. A crash leaves old or new, never half.
+
+    No secret reaches the file: every password in a URL is stored in *keystore* first (default: the config's
+    own, app.keystore) and the file gets a reference ``${secret:KEY}``; keys the old file referenced and
+    the new one does not are deleted after the rename. Raises OSError (SecretStoreError included)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new config folder is private
+    data = config.model_dump(mode="json")
+    to_store, referenced = strip_secrets(data)
+    ks = keystore or Keystore.for_config(path)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
-    return parse_config(data, str(path))
-
-
-def save_config(config: AppConfig, path: Path) -> None:
-    """Write atomically: a temp file in the same folder, fsync, rename. A crash leaves old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = config.model_dump_json(indent=2, exclude_defaults=False)
+        old_refs = references_in(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        old_refs = set()
+    ks.put(to_store)  # first: a crash after it leaves the old file, whose references still resolve
+    text = json.dumps(data, indent=2, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -470,4 +565,9 @@ def save_config(config: AppConfig, path: Path) -> None:
         except OSError:
             pass
         raise
+    if stale := old_refs - referenced:
+        try:
+            ks.delete(stale)
+        except SecretStoreError as e:
+            log.warning("%d secrets no longer used stay in %s: %s", len(stale), ks.where, e)
     log.info("config saved to %s (%d cameras)", path, len(config.cameras))

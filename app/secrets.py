@@ -119,3 +119,102 @@ def url_password(url: str) -> str | None:
     except ValueError:
         return None
     return unquote(pw) if pw else None
+
+
+# ---------------------------------------------------------------- secret slots (for the keystore and the dialogs)
+#
+# A *slot* is the span of one secret value inside a URL string: the userinfo password, or the value of a
+# secret query or path parameter (the same names mask_url masks). Spans are found on the raw string (RFC 3986
+# appendix B splits it), so taking values out and putting them back is exact, byte for byte: a value stays
+# percent-encoded as it was written.
+
+# A secret kept in the keystore is written in the URL as a reference that names its key. Braces are not
+# allowed unencoded anywhere in an RFC 3986 URL, so a reference can never be mistaken for a real password.
+SECRET_REF_PREFIX = "${secret:"
+_REF_RE = re.compile(r"^\$\{secret:([A-Za-z0-9_.-]{1,200})\}$")
+_RFC3986_RE = re.compile(r"^(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$", re.S)
+_QUERY_SLOT_RE = re.compile(rf"(?i)(?:^|[&;])({_SECRET_NAME})=([^&#\s]*)")
+_PATH_SLOT_RE = re.compile(rf"(?i)(?:^|[/_;&])({_SECRET_NAME})=(.*?){_VALUE_END}")
+USERINFO = "userinfo"  # the slot name of the password in ``user:password@``
+# what a camera says when its URL still holds a reference: the keystore has no value for it
+MISSING_WORDS = "the password for this camera is missing from the keyring"
+
+
+def secret_ref(key: str) -> str:
+    """The reference written in a URL in place of the secret stored under *key*."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", key):
+        raise ValueError(f"keystore key {key!r}: letters, digits, '.', '_' and '-' only")
+    return f"{SECRET_REF_PREFIX}{key}}}"
+
+
+def ref_key(value: str) -> str | None:
+    """The key named by a reference ``${secret:KEY}``, or None when *value* is not a reference."""
+    m = _REF_RE.match(value)
+    return m[1] if m else None
+
+
+def has_secret_ref(url: str | None) -> bool:
+    """True when *url* still holds a reference: its secret was not found in the keystore."""
+    return bool(url) and any(ref_key(s.value) for s in secret_slots(url))
+
+
+class SecretSlot:
+    """One secret in a URL: ``name`` (USERINFO or the parameter name), ``start``/``end`` in the string and
+    the raw ``value`` (as written, percent-encoding kept)."""
+
+    __slots__ = ("end", "name", "start", "value")
+
+    def __init__(self, name: str, start: int, end: int, value: str) -> None:
+        self.name, self.start, self.end, self.value = name, start, end, value
+
+    def __repr__(self) -> str:  # never the value: a slot may end up in a log line
+        return f"SecretSlot({self.name!r}, {self.start}, {self.end})"
+
+
+def secret_slots(url: str) -> list[SecretSlot]:
+    """Every secret value in *url*, in the order they appear."""
+    m = _RFC3986_RE.match(url or "")
+    if not m:
+        return []
+    slots: list[SecretSlot] = []
+    if m[2] is not None and "@" in m[2]:
+        userinfo = m[2].rsplit("@", 1)[0]  # the host part follows the last '@' (as mask_url reads it)
+        if ":" in userinfo:
+            start = m.start(2) + userinfo.index(":") + 1
+            slots.append(SecretSlot(USERINFO, start, m.start(2) + len(userinfo), userinfo[userinfo.index(":") + 1 :]))
+    if m[3] and "=" in m[3]:
+        off = m.start(3)
+        slots += [SecretSlot(p[1], off + p.start(2), off + p.end(2), p[2]) for p in _PATH_SLOT_RE.finditer(m[3])]
+    if m[4]:
+        off = m.start(4)
+        slots += [SecretSlot(q[1], off + q.start(2), off + q.end(2), q[2]) for q in _QUERY_SLOT_RE.finditer(m[4])]
+    return slots
+
+
+def replace_slots(url: str, values: list[str]) -> str:
+    """*url* with the value of its i-th secret slot replaced by ``values[i]`` (same length as the slots)."""
+    slots = secret_slots(url)
+    if len(slots) != len(values):
+        raise ValueError(f"{len(values)} values for {len(slots)} secret slots")
+    out, pos = [], 0
+    for slot, value in zip(slots, values, strict=True):
+        out += [url[pos : slot.start], value]
+        pos = slot.end
+    out.append(url[pos:])
+    return "".join(out)
+
+
+def mask_slots(url: str) -> str:
+    """*url* with every secret slot shown as ``***`` (the dialogs' form of a URL; keeps the user name)."""
+    return replace_slots(url, [MASK] * len(secret_slots(url)))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """Every secret value of *url*, URL-decoded (and raw, where that differs), for :func:`scrub`."""
+    from urllib.parse import unquote
+
+    out: list[str] = []
+    for s in secret_slots(url):
+        if s.value and s.value != MASK and not ref_key(s.value):
+            out += [s.value] + ([unquote(s.value)] if unquote(s.value) != s.value else [])
+    return tuple(dict.fromkeys(out))

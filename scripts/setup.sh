@@ -42,6 +42,9 @@ LAB_APT=(
   # the alarm-sound counterpart: a PulseAudio server with a null sink (pactl/parec), reached by PortAudio
   # through ALSA's pulse plugin (tests/lab/audio.py)
   pulseaudio pulseaudio-utils libasound2-plugins
+  # secrets at rest through a real OS keyring: gnome-keyring's Secret Service on a private D-Bus session bus
+  # (tests/test_keystore.py)
+  gnome-keyring dbus-daemon
   python3-venv
 )
 

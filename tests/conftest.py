@@ -24,6 +24,9 @@ import pytest
 # Widget tests run headless by default; a test that wants a real X window passes the xvfb fixture's
 # display to its own subprocess/env explicitly.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# a config saved by a test keeps its passwords in the file store next to it, never in the developer's own
+# OS keyring (keyring's standard switch; tests/test_keystore.py drives a real Secret Service explicitly)
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 from app.pipeline.pipeline import CameraPipeline
 from app.recording.recorder import CameraRecorder

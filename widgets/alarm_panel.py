@@ -26,6 +26,7 @@ sign in with accounts).
 from __future__ import annotations
 
 import getpass
+import html
 import logging
 import pwd
 import queue
@@ -535,7 +536,8 @@ class AlarmPanel(QWidget):
                 a = event.alert
                 icon = QSystemTrayIcon.MessageIcon.Critical if a.severity in (Severity.CRITICAL, Severity.MAJOR) \
                     else QSystemTrayIcon.MessageIcon.Warning  # fmt: skip
-                self.tray.showMessage(f"{a.severity.value}: {a.alertname}", a.summary, icon, 10_000)
+                # notification servers may read the body as markup: a device's words are shown, never rendered
+                self.tray.showMessage(f"{a.severity.value}: {a.alertname}", html.escape(a.summary), icon, 10_000)
 
     # ------------------------------------------------------------------ blinking + sound
     def border_colors(self) -> dict[str, str]:

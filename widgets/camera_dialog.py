@@ -7,6 +7,13 @@ first one that waits for its timeout, and quitting never waits on a camera that 
 test has a number; only the newest one's answer is shown (an older one may come back later). Lists
 show URLs through ``mask_url``; errors are shown in words next to the field that caused them.
 
+Passwords are never shown in clear (docs/secrets.md): the URL fields show the URL with every secret as
+``***`` (the user name kept) and the camera's password sits in its own masked field with a Show toggle
+(off when the dialog opens). A ``***`` in a URL stands for that password, so editing the URL around it
+keeps the stored one; a URL pasted or typed with a password in it gives the password to the password
+field and shows ``***`` in its place. A second, different secret in a URL (e.g. a ``token=`` beside the
+password) is kept as it was while its ``***`` stays.
+
 Save runs the connection test first when it has not been run for the URL and transport being saved
 (still in the background: the Save button waits, the window does not). A failed test asks "Save
 anyway?" with the reason in words; a camera saved as disabled is not tested (it is off on purpose).
@@ -15,6 +22,7 @@ anyway?" with the reason in words; a camera saved as disabled is not tested (it 
 from __future__ import annotations
 
 import time
+from urllib.parse import quote, unquote
 
 import av
 from pydantic import ValidationError
@@ -33,6 +41,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -40,8 +49,20 @@ from PySide6.QtWidgets import (
 from app.config import AppConfig, CameraConfig, CameraRecordingSettings, ConfigError, MotionSettings, parse_config
 from app.pipeline.pipeline import _codec_label
 from app.pipeline.source import SourceError, build_spec, open_source
-from app.secrets import mask_url, scrub, url_password
+from app.secrets import (
+    MASK,
+    MISSING_WORDS,
+    mask_url,
+    ref_key,
+    replace_slots,
+    scrub,
+    secret_slots,
+    url_password,
+    url_secrets,
+)
 from widgets.tasks import TaskRunner
+
+URL_FIELDS = ("url", "sub_url")
 
 RECORDING_MODES = {"off": "Off", "continuous": "Continuous", "motion": "On motion (with pre- and post-roll)"}
 
@@ -103,10 +124,30 @@ class CameraEditDialog(QDialog):
         self._result: CameraConfig | None = None
         self.name = QLineEdit(cam.name if cam else "")
         self.group = QLineEdit(cam.group if cam else "")
-        self.url = QLineEdit(cam.url if cam else "")
-        self.url.setPlaceholderText("rtsp://user:password@192.168.1.10:554/stream1")
-        self.sub_url = QLineEdit((cam.sub_url or "") if cam else "")
+        self.url = QLineEdit()
+        self.url.setPlaceholderText("rtsp://user@192.168.1.10:554/stream1  (the password goes in its own field)")
+        self.sub_url = QLineEdit()
         self.sub_url.setPlaceholderText("optional low-resolution stream for the wall tile")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setToolTip("The camera's password, used where the URLs show ***. Clear it to connect "
+                                 "without one.")  # fmt: skip
+        self.reveal = QToolButton()
+        self.reveal.setText("Show")
+        self.reveal.setCheckable(True)
+        self.reveal.setToolTip("Show the password while this is pressed in")
+        self.reveal.setAccessibleName("show password")
+        self.reveal.toggled.connect(self._on_reveal)
+        self._url_lengths: dict[str, int] = {}  # per URL field, to tell a paste from a keystroke
+        self._init_secrets(cam)
+        for name in URL_FIELDS:
+            edit = self._url_edit(name)
+            edit.editingFinished.connect(lambda n=name: self._absorb(n))
+            edit.textEdited.connect(lambda text, n=name: self._on_url_edited(n, text))
+        self.password.textEdited.connect(self._on_password_edited)
+        password_row = QHBoxLayout()
+        password_row.addWidget(self.password, 1)
+        password_row.addWidget(self.reveal)
         self.transport = QComboBox()
         self.transport.addItems(["tcp", "udp"])
         self.transport.setCurrentText(cam.transport if cam else "tcp")
@@ -136,6 +177,7 @@ class CameraEditDialog(QDialog):
         form.addRow("Name", self.name)
         form.addRow("Group / site", self.group)
         form.addRow("URL", self.url)
+        form.addRow("Password", password_row)
         form.addRow("Sub-stream URL", self.sub_url)
         form.addRow("RTSP transport", self.transport)
         form.addRow("Thresholds", self.template)
@@ -145,8 +187,10 @@ class CameraEditDialog(QDialog):
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.run_test)
         self.test_result = QLabel("")
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)  # a camera's error text is never HTML
         self.test_result.setWordWrap(True)
         self.error = QLabel("")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
@@ -171,12 +215,91 @@ class CameraEditDialog(QDialog):
         self._save_pending = False  # Save was pressed: finish saving when the test reports
         self.confirm_box: QMessageBox | None = None
 
+    # ------------------------------------------------------------------ passwords (never shown in clear)
+    def _url_edit(self, name: str) -> QLineEdit:
+        return self.url if name == "url" else self.sub_url
+
+    def _init_secrets(self, cam: CameraConfig | None) -> None:
+        """The URL fields show ``***`` for every secret; the first one is "the password" (password field);
+        any other, different value is kept per (field, parameter) in ``_own``."""
+        urls = {"url": cam.url if cam else "", "sub_url": (cam.sub_url or "") if cam else ""}
+        slots = {n: secret_slots(u) for n, u in urls.items()}
+        first = next((s.value for n in URL_FIELDS for s in slots[n]), "")
+        self._password_raw = first  # as written in the URL (percent-encoded), or a reference not resolved
+        self._own: dict[tuple[str, str], str] = {
+            (n, s.name): s.value for n in URL_FIELDS for s in slots[n] if s.value != first
+        }
+        if ref_key(first):
+            self.password.setPlaceholderText(f"{MISSING_WORDS}: type it here")
+        else:
+            self.password.setText(unquote(first))
+        for n in URL_FIELDS:
+            self._url_edit(n).setText(replace_slots(urls[n], [MASK] * len(slots[n])))
+            self._url_lengths[n] = len(self._url_edit(n).text())
+
+    def _on_reveal(self, shown: bool) -> None:
+        self.password.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+        self.reveal.setText("Hide" if shown else "Show")
+
+    def _on_password_edited(self, text: str) -> None:
+        self._password_raw = quote(text, safe="")
+
+    def _on_url_edited(self, name: str, text: str) -> None:
+        # a paste (or a drop) adds several characters at once: move its password out of sight now; typed
+        # character by character, it moves when the field is left (a half-typed value is not a password)
+        before, self._url_lengths[name] = self._url_lengths.get(name, 0), len(text)
+        if len(text) - before > 1:
+            self._absorb(name)
+
+    def _absorb(self, name: str) -> None:
+        """Move every secret written in clear in a URL field out of it: the first becomes the password (in
+        the main URL, unless a ``***`` there already stands for it; in the sub-stream URL when there is no
+        password yet), the others are kept as that URL's own."""
+        edit = self._url_edit(name)
+        text = edit.text()
+        slots = secret_slots(text)
+        if all(s.value == MASK for s in slots):
+            return
+        has_password = any(s.value == MASK and (name, s.name) not in self._own for s in slots)
+        no_password = not self._password_raw or ref_key(self._password_raw) is not None
+        claimed = has_password or not (name == "url" or no_password)
+        for s in slots:
+            if s.value == MASK:
+                continue
+            if not claimed:
+                self._password_raw, claimed = s.value, True
+                self.password.setText(unquote(s.value))
+                self.password.setPlaceholderText("")
+            if s.value == self._password_raw:
+                self._own.pop((name, s.name), None)
+            else:
+                self._own[(name, s.name)] = s.value
+        edit.setText(replace_slots(text, [MASK] * len(slots)))
+        self._url_lengths[name] = len(edit.text())
+
+    def full_url(self, name: str = "url") -> str:
+        """The URL of field *name* with its secrets in place: what is tested and saved (never shown)."""
+        self._absorb(name)
+        text = self._url_edit(name).text().strip()
+        slots = secret_slots(text)
+        values = [self._own.get((name, s.name), self._password_raw) for s in slots]
+        full = replace_slots(text, values)
+        pw = self._password_raw
+        if not slots and pw and not ref_key(pw):
+            # "rtsp://admin@host/x" and a password: it goes in the userinfo
+            head, sep, rest = full.partition("://")
+            netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+            if sep and "@" in netloc and ":" not in netloc.rsplit("@", 1)[0]:
+                user = netloc.rsplit("@", 1)[0]
+                full = f"{head}://{user}:{pw}@{rest[len(user) + 1 :]}"
+        return full
+
     def _fields(self) -> dict:
         d = {
             "name": self.name.text().strip(),
             "group": self.group.text().strip(),
-            "url": self.url.text().strip(),
-            "sub_url": self.sub_url.text().strip() or None,
+            "url": self.full_url("url"),
+            "sub_url": self.full_url("sub_url") or None,
             "transport": self.transport.currentText(),
             "enabled": self.enabled.isChecked(),
             "template": self.template.currentText(),
@@ -213,7 +336,7 @@ class CameraEditDialog(QDialog):
         return cam
 
     def run_test(self) -> None:
-        url = self.url.text().strip()
+        url = self.full_url("url")
         if not url:
             self.test_result.setText("enter a URL first")
             return
@@ -225,7 +348,7 @@ class CameraEditDialog(QDialog):
         self._test_key = key = (url, self.transport.currentText())
         self._tests_started += 1
         self._test_id = rid = self._tests_started
-        secrets = (url_password(url) or "",)
+        secrets = (url_password(url) or "", *url_secrets(url))
         self._tasks.run(
             lambda: test_connection(*key),
             lambda result: self._on_test_finished(rid, *result),
@@ -346,6 +469,7 @@ class CameraManagerDialog(QDialog):
         row.addWidget(self.list, 1)
         row.addLayout(side)
         self.error = QLabel("")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)

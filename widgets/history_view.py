@@ -9,6 +9,7 @@ are merged: only the newest request's answer is drawn (the ``mandelbrot`` exampl
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from pathlib import Path
@@ -71,6 +72,7 @@ class HistoryView(QWidget):
         self.range = QComboBox(self)
         self.range.addItems(list(RANGES))
         self.status = QLabel(self)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # database errors and device reasons are never HTML
         self.availability = QLabel(self)
         top = QHBoxLayout()
         for w in (QLabel("Camera"), self.camera, QLabel("Range"), self.range, self.availability):
@@ -152,7 +154,7 @@ class HistoryView(QWidget):
             color = STATE_COLORS.get(span.state, "#455a64")
             bar = _pg().BarGraphItem(x0=[span.start], width=[span.duration], y0=[0], height=[1],
                                   brush=_pg().mkBrush(color), pen=_pg().mkPen(None))  # fmt: skip
-            bar.setToolTip(f"{span.state} {span.reason}".strip())
+            bar.setToolTip(html.escape(f"{span.state} {span.reason}".strip()))  # a device's words, never markup
             st.addItem(bar)
         for pw in self.plots.values():
             pw.setXRange(b.start, b.end, padding=0)
@@ -228,6 +230,7 @@ class ExportDialog(QDialog):
         browse.clicked.connect(self._browse)
         self.format.currentTextChanged.connect(self._format_changed)
         self.result_label = QLabel("", self)
+        self.result_label.setTextFormat(Qt.TextFormat.PlainText)
         self.result_label.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.pipeline.state import HealthSnapshot, StreamState, describe_bitrate
+from app.textsafe import one_line
 
 # badge colours (RGB hex), chosen to be told apart at a distance on a dark wall
 STATE_COLORS = {
@@ -46,6 +47,16 @@ class OverlayText:
     keyframes_only: bool
     activity: str = ""  # what Vigil is doing about a down camera: "reconnecting: attempt 4 in 8 s"
     stamp_color: str = ""  # a down stamp's text colour (STAMP_COLORS; "" = the badge colour)
+
+
+OVERLAY_TEXT_MAX = 300  # characters of one overlay line (the painter elides to the tile's width anyway)
+
+
+def _one_line(o: OverlayText) -> OverlayText:
+    """Every text of *o* as one bounded line: a camera name, a device's error message or an API's state word
+    may hold newlines or terminal escapes, and a tile line must not become two (app.textsafe)."""
+    return replace(o, **{f: one_line(getattr(o, f), OVERLAY_TEXT_MAX)
+                         for f in ("title", "state", "details", "stamp", "reason", "activity")})  # fmt: skip
 
 
 def clock(ts: float) -> str:
@@ -115,23 +126,25 @@ def status_overlay(snap: HealthSnapshot, title: str) -> OverlayText:
     reason = snap.reason
     if down:  # a down tile shows no bottom line: the figures go under the reason
         reason = f"{reason} · {details}" if reason else details
-    return OverlayText(
-        title=title,
-        state=st.value,
-        color=STATE_COLORS.get(st, STATE_COLORS[StreamState.IDLE]),
-        details="" if down else details,
-        conditions=tuple(snap.conditions) if st is StreamState.LIVE else (),
-        down=down,
-        stamp=f"API: {api_state}",
-        reason=reason,
-        keyframes_only=False,
+    return _one_line(
+        OverlayText(
+            title=title,
+            state=st.value,
+            color=STATE_COLORS.get(st, STATE_COLORS[StreamState.IDLE]),
+            details="" if down else details,
+            conditions=tuple(snap.conditions) if st is StreamState.LIVE else (),
+            down=down,
+            stamp=f"API: {api_state}",
+            reason=reason,
+            keyframes_only=False,
+        )
     )
 
 
 def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -> OverlayText:
     if snap is None:
         title = f"{name} · {group}" if group else name
-        return OverlayText(title, "IDLE", STATE_COLORS[StreamState.IDLE], "", (), False, "", "", False)
+        return _one_line(OverlayText(title, "IDLE", STATE_COLORS[StreamState.IDLE], "", (), False, "", "", False))
     name = snap.name or name
     group = snap.group or group
     title = f"{name} · {group}" if group else name
@@ -159,16 +172,18 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
         stamp, down, reason = "DISABLED", True, "switched off in the camera list"
     elif st is StreamState.LIVE:
         reason = recovered_words(snap, now)
-    return OverlayText(
-        title=title,
-        state=st.value,
-        color=STATE_COLORS.get(st, STATE_COLORS[StreamState.IDLE]),
-        details=" · ".join(parts),
-        conditions=tuple(snap.conditions) if st is StreamState.LIVE else (),
-        down=down,
-        stamp=stamp,
-        reason=reason,
-        keyframes_only=snap.keyframes_only,
-        activity=activity,
-        stamp_color=stamp_color,
+    return _one_line(
+        OverlayText(
+            title=title,
+            state=st.value,
+            color=STATE_COLORS.get(st, STATE_COLORS[StreamState.IDLE]),
+            details=" · ".join(parts),
+            conditions=tuple(snap.conditions) if st is StreamState.LIVE else (),
+            down=down,
+            stamp=stamp,
+            reason=reason,
+            keyframes_only=snap.keyframes_only,
+            activity=activity,
+            stamp_color=stamp_color,
+        )
     )

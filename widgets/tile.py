@@ -9,6 +9,7 @@ outlives the QImage. It is drawn straight onto the raster backing store, no QPix
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import replace
 
@@ -83,7 +84,7 @@ class TileWidget(QWidget):
             self.source, self.last_seq = None, 0
             self._array = self._buffer = self._image = self._grey = None
             self._text = overlay_text(None, name, group)
-        self.setToolTip(f"{name} ({group})" if group else name)
+        self.setToolTip(f"<p>{html.escape(f'{name} ({group})' if group else name)}</p>" if name else "")  # not HTML
         self.update()
 
     def set_frame(self, frame: Frame) -> None:

@@ -8,6 +8,7 @@ double-click) focuses the selected camera, Esc returns, 1-8 pick layouts (1, 2x2
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 
@@ -72,6 +73,7 @@ class WallView(QWidget):
         # the attention banner: an unacknowledged CRITICAL alarm, across the top until acknowledged; it takes
         # its own strip (the tiles move down) so it never hides a picture
         self.banner = QLabel(self)
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)  # a device's words in a summary are never HTML
         self.banner.setStyleSheet(BANNER_STYLE)
         self.banner.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.banner.hide()
@@ -152,7 +154,7 @@ class WallView(QWidget):
         if text == self.banner_text and bool(text) == self.banner.isVisible():
             return
         self.banner_text = text
-        self.banner.setToolTip(text)
+        self.banner.setToolTip(f"<p>{html.escape(text)}</p>" if text else "")  # tooltips guess HTML: escaped
         self.banner.setVisible(bool(text))
         self._place_tiles()
 

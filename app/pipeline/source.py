@@ -17,7 +17,7 @@ import av
 import av.error
 
 from app.pipeline.state import StreamState
-from app.secrets import scrub, url_password
+from app.secrets import MISSING_WORDS, has_secret_ref, scrub, url_password, url_secrets
 
 # Synthetic, moving pictures that differ per tile: FFmpeg lavfi sources, no server needed.
 DEMO_PATTERNS = {
@@ -64,9 +64,11 @@ def build_spec(
     url: str, *, transport: str = "tcp", low_latency: bool = True, read_timeout_s: float = 8.0
 ) -> SourceSpec:
     """Translate a camera URL into what FFmpeg needs. Pure: no I/O."""
+    if has_secret_ref(url):  # app.keystore had no value for a reference: say so, never send the reference
+        raise SourceError(StreamState.ERROR, f"{MISSING_WORDS}: enter it again (Cameras, Edit)")
     scheme = url.split(":", 1)[0].lower()
     pw = url_password(url)
-    secrets = (pw,) if pw else ()
+    secrets = tuple(dict.fromkeys(((pw,) if pw else ()) + url_secrets(url)))
     fast = {"fflags": "nobuffer", "probesize": "65536", "analyzeduration": "1000000"} if low_latency else {}
     us = str(int(read_timeout_s * 1_000_000))
     if scheme in ("rtsp", "rtsps"):

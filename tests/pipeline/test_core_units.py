@@ -102,7 +102,9 @@ def test_config_save_is_atomic_and_round_trips(tmp_path):
     again = load_config(p)
     assert again == cfg
     assert again.thresholds_for(again.cameras[0]).min_fps == 10
-    assert [f.name for f in p.parent.iterdir()] == ["vigil.json"]  # no temp file left behind
+    # no temp file left behind; the password went to the secret store beside it (no OS keyring in tests)
+    assert sorted(f.name for f in p.parent.iterdir()) == ["vigil.json", "vigil.secrets.json"]
+    assert "pw@" not in p.read_text()
 
 
 # ----------------------------------------------------------------- frames and rates

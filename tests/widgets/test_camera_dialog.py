@@ -150,3 +150,18 @@ def test_connection_check_words_for_real_sources():
     assert ok and words.startswith("OK: 320x180")
     ok, words = check_connection(f"rtsp://127.0.0.1:{free_port()}/x", timeout_s=5)
     assert not ok and "refused" in words
+
+
+def test_device_words_in_the_dialog_are_shown_as_text_never_rendered_as_html(qtbot):
+    """A camera's error text is the device's words: markup in it is shown literally (Qt would otherwise guess
+    rich text from a leading tag and render it, e.g. a forged link or a hidden part of the message)."""
+    from PySide6.QtCore import Qt
+
+    dlg = CameraEditDialog(make_config([demo_cam("Lobby")]))
+    qtbot.addWidget(dlg)
+    for label in (dlg.test_result, dlg.error):
+        assert label.textFormat() == Qt.TextFormat.PlainText
+    dlg.name.setText("")
+    dlg.url.setText("demo://x?pattern=life")
+    dlg.accept()
+    assert dlg.error.textFormat() == Qt.TextFormat.PlainText and "name: must not be empty" in dlg.error.text()
