@@ -365,7 +365,7 @@ class AlertSettings(_Model):
     sound: bool = True
     eval_interval_s: float = Field(1.0, gt=0, le=60, description="how often alert rules are evaluated")
     disk_min_free_gb: float = Field(2.0, ge=0, description="alert when the data disk has less free (0 = off)")
-    webhook_timeout_s: float = Field(5.0, gt=0, le=120)
+    webhook_timeout_s: float = Field(5.0, gt=0, le=120)  # one whole POST, connect to last byte (enforced while blocked)
     webhook_max_attempts: int = Field(8, ge=1, le=1000, description="give up on one notification after this")
     webhook_resend_s: float = Field(
         60.0,
@@ -525,14 +525,21 @@ def _with_secrets(config: AppConfig, path: Path, keystore: Keystore | None) -> A
     if not (scan.references or scan.plaintext_camera or scan.plaintext_other):
         return config
     config = parse_config(data, str(path))
-    if scan.plaintext_camera or scan.plaintext_other:
+    plain = scan.plaintext_camera or scan.plaintext_other
+    if plain or scan.outdated:  # outdated: index keys of an older Vigil, re-keyed by destination (keystore)
         other = f" and {scan.plaintext_other} other secrets" if scan.plaintext_other else ""
         try:
             save_config(config, path, ks)
         except OSError as e:
-            log.error("camera passwords stay in plain text in %s until it can be written: %s", path, e)
+            if plain:
+                log.error("camera passwords stay in plain text in %s until it can be written: %s", path, e)
+            else:
+                log.warning("secrets of %s keep their old keys until it can be written: %s", path, e)
         else:
-            log.info("moved %d camera passwords%s from %s to %s", scan.plaintext_camera, other, path, ks.where)
+            if plain:
+                log.info("moved %d camera passwords%s from %s to %s", scan.plaintext_camera, other, path, ks.where)
+            if scan.outdated:
+                log.info("secrets: %d secrets of %s re-keyed by where they are sent", scan.outdated, path)
     return config
 
 

@@ -57,6 +57,8 @@ START_ORDER = ("store", "motion", "recording", "retention", "probes", "metrics",
 RESTART_SECTIONS = ("pipeline", "templates", "metrics", "store", "recording")
 # Alert settings read once at start (the sinks, the disk watches, the alarm sound); the rest are live.
 RESTART_ALERT_FIELDS = ("webhook_urls", "webhook_timeout_s", "webhook_max_attempts", "disk_min_free_gb", "sound")
+# How long stop waits for the config saves asked for before it gives up on them (they are atomic)
+SAVE_WAIT_AT_STOP_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +124,23 @@ class Runtime:
             except Exception:
                 log.exception("stopping %s failed", name)
         if self._saver is not None:
-            self._saver.shutdown(wait=True)  # a save already started finishes: the file is never half-written
+            self._stop_saver(self._saver)
             self._saver = None
         log.info("Vigil core stopped")
+
+    def _stop_saver(self, saver: ThreadPoolExecutor) -> None:
+        """Let the saves asked for finish, for at most :data:`SAVE_WAIT_AT_STOP_S`: a save stuck (a keyring
+        waiting on a prompt, a hung disk) must not make stop (SIGTERM) wait forever. Giving up is safe: a
+        save is atomic (secrets first, then the config renamed into place), so the file on disk is the
+        previous config, whole, whose secret references still resolve."""
+        done = threading.Event()
+        saver.submit(done.set)  # behind every save already queued
+        if done.wait(SAVE_WAIT_AT_STOP_S):
+            saver.shutdown(wait=True)
+            return
+        log.error("the config save did not finish within %g s; Vigil stops without it: the previous config "
+                  "file %s is intact (saves are atomic)", SAVE_WAIT_AT_STOP_S, self.paths.config_file)  # fmt: skip
+        saver.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ live configuration
     def apply_config(self, new: AppConfig) -> ConfigApplied:

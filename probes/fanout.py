@@ -27,6 +27,15 @@ Threading: one event loop per client, created on the first request and closed by
 :meth:`get_many` runs ``loop.run_until_complete`` in the calling thread, so the client must not be called
 from inside a running event loop. Calls are serialised by a lock (a probe never runs twice at once, but
 consecutive cycles may run on different pool threads, which an asyncio loop allows). No Qt, no global loop.
+
+:meth:`close` is bounded (about ``_CLOSE_WAIT_S``) whatever the server does, because it is called from the
+GUI thread (a config change removing a server: ``ProbeScheduler.remove``) while a batch may hold the lock
+for minutes (1,000 streams x a 20 s deadline / 16 against a server trickling its answers). It first bumps
+the client's close generation, which every running batch polls along with its *stop* (every
+``_STOP_POLL_S``): that batch cancels its requests in flight (their connections are closed), answers
+"stopped" for the rest and lets go of the lock; only then does close() take the lock and close the loop.
+Should the batch not let go in time (nothing in it blocks, so this is a backstop), close() returns anyway
+and the batch closes the loop itself when it ends.
 """
 
 from __future__ import annotations
@@ -58,7 +67,8 @@ _MAX_HEADER = 64 * 1024  # one header line / field (aiohttp's default 8190 is to
 # interval (60 s) so connections live from one cycle to the next; a server that closes them sooner is
 # handled by the retry of a stale connection.
 _KEEPALIVE_S = 120.0
-_STOP_POLL_S = 0.05  # how often a running batch looks at the stop flag
+_STOP_POLL_S = 0.05  # how often a running batch looks at its stop flag and at close()
+_CLOSE_WAIT_S = 1.0  # the most close() waits for a running batch to let go of the client
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DISCONNECTED = "connection closed by the server without an answer"
@@ -77,7 +87,7 @@ class _Held:
 
 def _shutdown(loop: asyncio.AbstractEventLoop, held: _Held) -> None:
     """Close *held*'s session and *loop*. Called by close(), or by the garbage collector in any thread."""
-    if loop.is_closed():
+    if loop.is_closed() or loop.is_running():  # running: the interpreter exits while a batch runs in a thread
         return
     try:
         asyncio.get_running_loop()
@@ -139,6 +149,10 @@ class FanOutClient:
         if self.scheme == "https" and cafile:
             self._ssl = ssl.create_default_context(cafile=cafile)  # raises for a missing/bad file: config error
         self._lock = threading.Lock()  # one get_many at a time per client
+        # close() bumps the generation: a batch started under an older one abandons its requests. A counter,
+        # not a flag to clear again, so a batch started after a close() runs normally (the client is reusable).
+        self._closes = 0
+        self._close_pending = False  # close() could not take the lock in time: the batch closes the loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._held = _Held()
         self._finalizer: weakref.finalize | None = None
@@ -151,24 +165,49 @@ class FanOutClient:
     def get_many(self, paths: Sequence[str], stop: Callable[[], bool] | None = None) -> list[HttpResult]:
         """One :class:`HttpResult` per path, in order. Never raises for anything the server does.
 
-        *stop* is polled while the batch runs; once it returns True the requests in flight are abandoned
-        (their connections closed) and every unfinished path gets the error "stopped".
+        *stop* is polled while the batch runs, and so is :meth:`close`; once either asks, the requests in
+        flight are abandoned (their connections closed) and every unfinished path gets the error "stopped".
         """
         with self._lock:
+            generation = self._closes
+
+            def stopped() -> bool:
+                return self._closes != generation or (stop is not None and stop())
+
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 self._held = _Held()
                 # A client dropped without close() (a probe built in a test, a crash path) still closes its
                 # loop and sockets when collected: the finalizer holds the loop, never the client.
                 self._finalizer = weakref.finalize(self, _shutdown, self._loop, self._held)
-            return self._loop.run_until_complete(self._run(list(paths), stop))
+            try:
+                return self._loop.run_until_complete(self._run(list(paths), stopped))
+            finally:
+                if self._close_pending:  # a close() gave up waiting for this batch: finish its work
+                    self._close_pending = False
+                    self._shut_loop()
 
     def close(self) -> None:
-        """Close the kept-alive connections and the event loop. The client may be used again afterwards."""
-        with self._lock:
-            if self._loop is not None:
-                self._loop = None
-                self._finalizer()  # runs _shutdown once, here, in the calling thread
+        """Close the kept-alive connections and the event loop; a batch running now ends "stopped".
+
+        Bounded: returns within about ``_CLOSE_WAIT_S`` whatever the server does (module docstring). The
+        client may be used again afterwards."""
+        self._closes += 1  # read by the running batch's stop check: it cancels its requests and lets go
+        if not self._lock.acquire(timeout=_CLOSE_WAIT_S):
+            self._close_pending = True  # read by the batch when it ends (get_many's finally)
+            if not self._lock.acquire(blocking=False):  # still running: it closes the loop itself
+                log.warning("%s: a batch still runs %g s after close(); it closes itself", self.masked, _CLOSE_WAIT_S)
+                return
+        try:
+            self._close_pending = False
+            self._shut_loop()
+        finally:
+            self._lock.release()
+
+    def _shut_loop(self) -> None:  # with self._lock held
+        if self._loop is not None:
+            self._loop = None
+            self._finalizer()  # runs _shutdown once, here, in the calling thread
 
     # ------------------------------------------------------------------ internals
 
@@ -189,14 +228,14 @@ class FanOutClient:
             max_field_size=_MAX_HEADER,
         )
 
-    async def _run(self, paths: list[str], stop: Callable[[], bool] | None) -> list[HttpResult]:
+    async def _run(self, paths: list[str], stop: Callable[[], bool]) -> list[HttpResult]:
         if self._held.session is None:
             self._held.session = self._make_session()
         n = len(paths)
         results: list[HttpResult | None] = [None] * n
         started: dict[int, float] = {}
         pending: deque[int] = deque(range(n))
-        state: dict = {"connect_error": "", "stopped": stop is not None and stop()}
+        state: dict = {"connect_error": "", "stopped": stop()}
         alive = [0]  # workers still taking requests
 
         async def worker() -> None:
@@ -226,10 +265,10 @@ class FanOutClient:
             tasks = [asyncio.create_task(worker()) for _ in range(alive[0])]
             try:
                 while True:
-                    _, running = await asyncio.wait(tasks, timeout=_STOP_POLL_S if stop is not None else None)
+                    _, running = await asyncio.wait(tasks, timeout=_STOP_POLL_S)
                     if not running:
                         break
-                    if stop is not None and stop():
+                    if stop():
                         state["stopped"] = True
                         break
             finally:

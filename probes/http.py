@@ -10,7 +10,8 @@ polls). What bounds a request:
   So the session's connections are registered with one watchdog thread (``probes:http-deadlines``) that
   shuts the socket down (``shutdown(SHUT_RDWR)``) when the request's deadline passes; the blocked ``recv``
   returns at once and the fetch reports the deadline, never a half body as complete. The hook is
-  urllib3's own extension point (a pool ``ConnectionCls``), installed by :class:`BoundedAdapter`.
+  urllib3's own extension point (a pool ``ConnectionCls``), installed by :class:`BoundedAdapter`; any
+  other request gets the same bound through :func:`request_deadline` (the alert webhooks' POST).
 * ``timeout``: connect, and each read (nothing received for that long), capped by what is left of the
   deadline.
 * ``max_bytes``: the body is streamed and the read stops there (declared *and* counted): a hostile server
@@ -40,6 +41,8 @@ import ssl
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -194,13 +197,18 @@ def _watch_current(sock: Any) -> None:
 
 
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """Registers its socket with the running fetch's deadline: when made (before a TLS handshake) and
-    again each time a response is read on it (a kept-alive connection serves a later fetch)."""
+    """Registers its socket with the running fetch's deadline: when made (before a TLS handshake), when a
+    request is sent on a kept-alive one (a POST body the peer will not read blocks the send) and again
+    each time a response is read on it (a kept-alive connection serves a later fetch)."""
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _watch_current(sock)
         return sock
+
+    def request(self, *a: Any, **kw: Any) -> None:  # type: ignore[override]
+        _watch_current(self.sock)  # None on a new connection: _new_conn registers it
+        super().request(*a, **kw)
 
     def getresponse(self):  # type: ignore[override]
         _watch_current(self.sock)
@@ -319,20 +327,35 @@ def fetch(
     masked = mask_url(url)
     t0 = time.perf_counter()
     total = deadline_s if deadline_s is not None else timeout * 2
-    d = _Deadline(time.monotonic() + total)
+    with request_deadline(session, url, total) as d:
+        status, body, err, ctype = _get(session, url, timeout, total, max_bytes, d)
+    return HttpResult(masked, status, body, time.perf_counter() - t0, err, ctype)
+
+
+@contextmanager
+def request_deadline(session: requests.Session, url: str, total_s: float) -> Iterator[_Deadline]:
+    """The total deadline of the requests *session* makes to *url* in this block, enforced while blocked.
+
+    Mounts :class:`BoundedAdapter` on a plain session, arms the watchdog for ``now + total_s`` and registers
+    every socket the block's requests use on this thread; closing the session's adapter aborts it. The
+    yielded deadline says what happened: ``fired`` (the time ran out while unfinished) or ``aborted`` (a
+    close, or :meth:`_Deadline.abort` from another thread). A socket shut down mid-answer reads as EOF, so a
+    caller must check both after its request returned, before it believes the answer (a trickled header block
+    cut short parses as complete headers); call ``finish()`` first once the answer is complete, and from then
+    on neither can change. Used by :func:`fetch` and by the alert webhooks (``app.alerts.sinks``)."""
+    d = _Deadline(time.monotonic() + total_s)
     adapter = _bounded_adapter(session, url)
     if adapter is not None:
         adapter.track(d)
     _watchdog.arm(d)
     _current.deadline = d
     try:
-        status, body, err, ctype = _get(session, url, timeout, total, max_bytes, d)
+        yield d
     finally:
         _current.deadline = None
         _watchdog.disarm(d)
         if adapter is not None:
             adapter.untrack(d)
-    return HttpResult(masked, status, body, time.perf_counter() - t0, err, ctype)
 
 
 def _bounded_adapter(session: requests.Session, url: str) -> BoundedAdapter | None:

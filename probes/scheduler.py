@@ -22,6 +22,10 @@ Threads::
   probe (which cuts their requests in flight: ``probes.http.BoundedAdapter.close``) and waits for the
   lanes' threads at most that long. Threads are daemons: one still blocked (in the C resolver) is named
   in the log and never holds the process's exit.
+* :meth:`remove` / :meth:`replace_all` run on the GUI thread (a config change, ``Runtime.apply_config``):
+  they never wait more than ``remove_wait_s`` (0.5 s) for the removed probes' ``close()``, which runs on a
+  helper thread like the stop's. A run of a removed probe sees ``ctx.stopping`` (it ends at its next
+  stop check, its fan-out stops) and stores nothing.
 
 Fan-out inside a probe (the HLS renditions) goes through :meth:`_Context.map`, which shares work between
 the calling thread and helper tasks on the *same* lane. The caller always drains the work queue itself,
@@ -151,14 +155,17 @@ class _Lane:
 
 
 class _Context:
-    def __init__(self, lane: _Lane | None, stop: threading.Event, label: str) -> None:
+    def __init__(
+        self, lane: _Lane | None, stop: threading.Event, label: str, gone: Callable[[], bool] | None = None
+    ) -> None:
         self._lane = lane  # None: fan-out runs in the probe's own thread (the slow lane)
         self._stop = stop
         self._label = label
+        self._gone = gone  # True once the probe was removed from the scheduler (or replaced)
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._stop.is_set() or (self._gone is not None and self._gone())
 
     def map(self, fn: Callable, items: list, parallelism: int) -> list:
         """``[fn(x) for x in items]`` with up to *parallelism* running at once; order kept."""
@@ -172,7 +179,7 @@ class _Context:
         errors: list[BaseException] = []
 
         def drain() -> None:
-            while not self._stop.is_set():
+            while not self.stopping:
                 try:
                     i, x = work.get_nowait()
                 except queue.Empty:
@@ -197,7 +204,7 @@ class _Context:
                 f.result()
         if errors:
             raise errors[0]
-        if self._stop.is_set() and any(r is None for r in results):
+        if self.stopping and any(r is None for r in results):
             raise ProbeStopped
         return results
 
@@ -217,6 +224,7 @@ class ProbeScheduler:
     *slow_after_s*: a run taking longer moves its probe to the slow lane (and its fast-lane thread is
     replaced at once). *run_limit_s*: a run without a result after this long is reported "too slow" (a
     probe may declare its own ``run_limit_s``). *stop_timeout_s*: the most :meth:`stop` waits for threads.
+    *remove_wait_s*: the most :meth:`remove` and :meth:`replace_all` wait for the removed probes' close().
     """
 
     def __init__(
@@ -228,12 +236,14 @@ class ProbeScheduler:
         slow_after_s: float = 5.0,
         run_limit_s: float = 60.0,
         stop_timeout_s: float = 3.0,
+        remove_wait_s: float = 0.5,
     ) -> None:
         self.workers = max(1, workers)
         self.slow_workers = max(1, slow_workers if slow_workers is not None else self.workers)
         self.slow_after_s = slow_after_s
         self.run_limit_s = run_limit_s
         self.stop_timeout_s = stop_timeout_s
+        self.remove_wait_s = remove_wait_s
         self.results = results or ProbeResults()
         self._probes: dict[str, Probe] = {}
         self._due: dict[str, float] = {}
@@ -259,22 +269,32 @@ class ProbeScheduler:
         self._wake.set()
 
     def remove(self, name: str) -> None:
-        with self._lock:
-            probe = self._probes.pop(name, None)
-            self._due.pop(name, None)
-            self._slow.discard(name)
-        self.results.remove(name)
-        close = getattr(probe, "close", None)
-        if close:
-            close()  # also cuts its requests in flight: a run of a removed probe stores nothing
+        """Forget probe *name* and close it; bounded (``remove_wait_s``) whatever its target does."""
+        self._remove([name])
 
     def replace_all(self, probes: Iterable[Probe]) -> None:
         new = {p.name: p for p in probes}
-        for name in [n for n in self.probes() if n not in new]:
-            self.remove(name)
+        self._remove([n for n in self.probes() if n not in new])  # one bounded wait for all their closes
         for p in new.values():
             if p.name not in self.probes():
                 self.add(p)
+
+    def _remove(self, names: list[str]) -> None:
+        gone = []
+        with self._lock:
+            for name in names:
+                probe = self._probes.pop(name, None)
+                self._due.pop(name, None)
+                self._slow.discard(name)
+                if probe is not None:
+                    gone.append(probe)
+        for name in names:
+            self.results.remove(name)
+        if gone:
+            # A run of a removed probe now sees ctx.stopping and stores nothing; close() also cuts its
+            # requests in flight. On a helper thread: the caller is the GUI thread (apply_config), and a
+            # close that waits for a batch against a trickling server must not freeze it.
+            self._close_probes(gone, time.monotonic() + self.remove_wait_s, "probes:remove")
 
     def probes(self) -> dict[str, Probe]:
         with self._lock:
@@ -319,7 +339,7 @@ class ProbeScheduler:
         lanes = [lane for lane in (self._fast, self._slow_lane) if lane is not None]
         for lane in lanes:
             lane.shutdown()
-        self._close_probes(until)
+        self._close_probes(list(self.probes().values()), until, "probes:close")
         left = [t for lane in lanes for t in lane.threads()]
         for t in left:
             t.join(max(0.0, until - time.monotonic()))
@@ -335,10 +355,9 @@ class ProbeScheduler:
             log.info("probes stopped in %.1f s", time.monotonic() - t0)
         self._fast = self._slow_lane = None
 
-    def _close_probes(self, until: float) -> None:
-        """close() every probe (cuts requests in flight), on a helper thread: a close that blocks cannot
-        hold the stop past *until*."""
-        probes = list(self.probes().values())
+    def _close_probes(self, probes: list[Probe], until: float, thread_name: str) -> None:
+        """close() *probes* (cuts requests in flight), on a helper thread: a close that blocks cannot hold
+        the caller (the stop, a config change) past *until*."""
 
         def close_all() -> None:
             for p in probes:
@@ -349,7 +368,7 @@ class ProbeScheduler:
                     except Exception:
                         log.exception("closing probe %s failed", p.name)
 
-        closer = threading.Thread(target=close_all, name="probes:close", daemon=True)
+        closer = threading.Thread(target=close_all, name=thread_name, daemon=True)
         closer.start()
         closer.join(max(0.1, until - time.monotonic()))
 
@@ -428,7 +447,10 @@ class ProbeScheduler:
             overdue = [
                 r
                 for r in self._running.values()
-                if r is not None and not r.reported and now - r.started > self._limit(r.probe)
+                if r is not None
+                and not r.reported
+                and now - r.started > self._limit(r.probe)
+                and self._probes.get(r.probe.name) is r.probe  # a removed probe's run reports nothing
             ]
             for r in overdue:
                 r.reported = True
@@ -473,7 +495,9 @@ class ProbeScheduler:
         t0 = time.perf_counter()
         fan_out = None if lane is self._slow_lane else lane  # the slow lane: fan-out in the probe's own thread
         try:
-            results = list(probe.run(_Context(fan_out, self._stop, probe.name)))
+            # gone: polled often by stop-aware probes, so read without the lock (one dict lookup is atomic)
+            ctx = _Context(fan_out, self._stop, probe.name, gone=lambda: self._probes.get(probe.name) is not probe)
+            results = list(probe.run(ctx))
         except ProbeStopped:
             return []
         except Exception as e:  # a probe bug: report it as a failed result, keep the scheduler alive
@@ -490,8 +514,8 @@ class ProbeScheduler:
             ]
             self.failures_total[probe.name] = self.failures_total.get(probe.name, 0) + 1
         self.runs_total[probe.name] = self.runs_total.get(probe.name, 0) + 1
-        if self._stop.is_set() or probe.name not in self.probes():
-            return results  # stopping, or removed meanwhile: nothing reaches the store or the alerts
+        if self._stop.is_set() or self.probes().get(probe.name) is not probe:
+            return results  # stopping, or removed (or replaced) meanwhile: nothing reaches the store or alerts
         self._store(probe, results)
         return results
 

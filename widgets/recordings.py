@@ -29,6 +29,7 @@ class RecordingsPanel(QWidget):
         self.disk = QLabel("disk: —")
         self.disk.setWordWrap(True)
         self.errors = QLabel("")
+        self.errors.setTextFormat(Qt.TextFormat.PlainText)  # the recorder's and FFmpeg's words, never HTML
         self.errors.setStyleSheet("color: #ff6b6b")
         self.errors.setWordWrap(True)
         self.cameras = QListWidget()

@@ -4,7 +4,9 @@ Pure (the rows come from ``repository.alerts`` on a store reader thread; nothing
 database). One row per alarm with its whole ISA-18.2 story: raised, acknowledged (by whom, when, note),
 cleared, closed (by whom, why), shelved. Times in the CSV are ISO 8601 UTC, so a
 spreadsheet and a script read the same file (the raising time also as UNIX seconds); free text is scrubbed
-of credentials.
+of credentials, and every text cell that a spreadsheet would run as a formula (camera names, groups,
+summaries, notes and operator names come from devices and people) is written as text
+(:func:`app.textsafe.csv_row`, as in ``app.store.export``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from app.alerts.rules import Severity
 from app.secrets import scrub
 from app.store.export import atomic_write_text, iso
 from app.store.records import AlertRecord
+from app.textsafe import csv_row
 
 CSV_COLUMNS = ("raised", "raised_unix", "severity", "camera_id", "camera", "group", "alarm", "summary", "state",
                "acknowledged", "acknowledged_by", "ack_note", "cleared", "closed", "closed_by", "close_note",
@@ -88,10 +91,12 @@ def alarm_row(r: AlertRecord) -> dict[str, str | float]:
 
 def alarms_csv(records: Iterable[AlertRecord]) -> str:
     out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # RFC 4180 line ends (csv's default, as in app.store.export): with "\n" alone a lone CR in a note was
+    # written unquoted and split the alarm's row in two for every reader
+    w = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     w.writeheader()
     for r in records:
-        w.writerow(alarm_row(r))
+        w.writerow(csv_row(alarm_row(r)))
     return out.getvalue()
 
 

@@ -28,8 +28,9 @@ from app.alerts.evaluator import Alert, AlertError, AlertEvaluator, AlertEvent, 
 from app.alerts.outage import OutageTracker
 from app.alerts.rules import AlertRule, Observation, Severity, observe_probe_result, observe_snapshot, rule_for_signal
 from app.alerts.rules import rules_with_overrides as _rules_with_overrides
-from app.alerts.sinks import LogSink, WebhookSink, backlog_file
+from app.alerts.sinks import STOP_S, LogSink, WebhookSink, backlog_file, begin_stop, finish_stop
 from app.config import AlertSettings
+from app.secrets import mask_url
 from app.store.records import AlertRecord
 from app.textsafe import one_line
 
@@ -155,15 +156,18 @@ class AlertEngine:
             self._frozen = True
         self._stop.set()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_S) -> None:
+        """Freeze, then stop the engine thread and every sink together within *timeout* (one deadline for
+        all: the webhooks' last attempts run in parallel and a POST still in flight near the deadline is cut,
+        its alerts kept in the backlog; ``app.alerts.sinks.finish_stop``). SIGTERM to exit stays bounded
+        whatever the receivers do. An evaluation still reading its inputs past the deadline is a daemon
+        thread that changes nothing (frozen)."""
         self.freeze()
+        deadline = time.monotonic() + timeout
+        begin_stop(self.sinks)  # first: the webhooks' last attempts overlap the engine thread's end
         if self._thread is not None:
-            self._thread.join(5)
-        for s in self.sinks:
-            try:
-                s.stop()
-            except Exception:
-                log.exception("stopping alert sink failed")
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        finish_stop(self.sinks, deadline)
 
     def _adopt_from_store(self) -> None:
         if self._store is None:
@@ -434,7 +438,12 @@ def default_sinks(settings: AlertSettings, backlog_dir: Path | None = None) -> l
     """The log, and one webhook per ``alerts.webhook_urls`` (its undelivered notifications kept in
     *backlog_dir*, Vigil's data folder, across a restart; none kept without it)."""
     sinks: list = [LogSink()]
-    for url in settings.webhook_urls:
+    # one webhook per receiver: a URL listed twice would post every alert twice, and both sinks would
+    # share (and overwrite) one backlog file, which is named by the URL's digest
+    urls = list(dict.fromkeys(settings.webhook_urls))
+    for url in urls:
+        if (n := settings.webhook_urls.count(url)) > 1:
+            log.warning("alerts.webhook_urls lists %s %d times: it gets one webhook", mask_url(url), n)
         backlog = backlog_file(backlog_dir, url) if backlog_dir is not None else None
         sinks.append(WebhookSink(url, settings.webhook_timeout_s, settings.webhook_max_attempts,
                                  resend_s=settings.webhook_resend_s, backlog_path=backlog))  # fmt: skip

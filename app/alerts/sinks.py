@@ -12,6 +12,13 @@ the batch is dropped with an error line; when the buffer is full the oldest aler
 a 2xx is a delivery and redirects are not followed; firing alerts are re-sent every
 ``alerts.webhook_resend_s`` so Alertmanager never expires one that still holds; what is undelivered at
 stop is kept in a backlog file and sent after the next start (:class:`WebhookSink`).
+
+Bounds. One POST, connect to last byte, takes at most ``alerts.webhook_timeout_s`` *in total*: the
+probes' socket watchdog (:func:`probes.http.request_deadline`) shuts the socket down when it passes, so
+a receiver trickling its answer a byte a second cannot hold the thread (a per-read timeout alone is reset
+by every byte). Stopping is one shared deadline for all webhooks together (:func:`stop_sinks`,
+:data:`STOP_S`): they are told at once, a last attempt still in flight is cut
+:data:`CUT_GRACE_S` before the deadline, and each backlog is written whatever happened to its POST.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -31,11 +37,17 @@ from pathlib import Path
 
 from app.alerts.evaluator import Alert, AlertEvent, AlertStatus
 from app.alerts.rules import Severity
+from app.fileio import write_private_atomic
 from app.secrets import mask_url, scrub
 from app.textsafe import one_line
+from probes.http import error_words, request_deadline
 
 log = logging.getLogger(__name__)
 alert_log = logging.getLogger("vigil.alerts")
+
+STOP_S = 3.0  # all webhooks together at Vigil's stop (SIGTERM to exit must stay under 5 s)
+CUT_GRACE_S = 0.5  # left after the POSTs still in flight are cut: their threads write the backlog and end
+STOPPED = "cut off: Vigil is stopping"
 
 
 def iso(t: float) -> str:
@@ -120,6 +132,8 @@ class WebhookSink:
       with the same labels and ``startsAt`` and no ``endsAt``. ``endsAt`` goes out only in the state that
       ended it: the condition cleared while Vigil ran, or an operator closed the alarm. Vigil stopping sends
       nothing (the engine freezes first: :meth:`AlertEngine.freeze`).
+    - **Bounded.** One POST takes at most *timeout_s* in total, enforced while blocked; at stop a POST
+      still in flight is cut (:meth:`cut`) and its alerts stay in the backlog (:func:`stop_sinks`).
     - **Backlog.** States not yet delivered are written to *backlog_path* (JSON, atomically, 0600) after a
       failed attempt and at stop, and queued again at the next start; the file goes once all is delivered.
     """
@@ -142,6 +156,9 @@ class WebhookSink:
         self._cond = threading.Condition()
         self._file_lock = threading.Lock()
         self._stop = False
+        self._flight_lock = threading.Lock()
+        self._flight = None  # the deadline of the POST in flight (probes.http.request_deadline)
+        self._cut = False  # stopping and out of time: no POST starts, the one in flight is cut
         self._thread = threading.Thread(target=self._run, name=f"alerts:webhook:{_short(url)}", daemon=True)
         self.sent_total = 0
         self.resent_total = 0
@@ -199,13 +216,37 @@ class WebhookSink:
                 self._queue(a)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """One last attempt for what is buffered (bounded by *timeout*), then the rest goes to the backlog."""
+    def stop(self, timeout: float = STOP_S) -> None:
+        """One last attempt for what is buffered, all within *timeout*; the rest goes to the backlog.
+        Several sinks: :func:`stop_sinks` stops them together under one deadline."""
+        stop_sinks([self], timeout)
+
+    def begin_stop(self) -> None:
+        """Tell the sender thread to stop (it makes one last attempt if something is buffered); never blocks."""
         with self._cond:
             self._stop = True
             self._cond.notify()
+
+    def join(self, until: float) -> bool:
+        """Wait for the sender thread until *until* (``time.monotonic()``); True once it has ended."""
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, until - time.monotonic()))
+        return not self._thread.is_alive()
+
+    def cut(self) -> None:
+        """Out of time at stop: cut the POST in flight (its socket is shut down: the blocked read returns at
+        once) and start no other. What it carried stays buffered for the backlog."""
+        with self._flight_lock:
+            self._cut = True
+            flight = self._flight
+        if flight is not None:
+            flight.abort()
+
+    def end_stop(self) -> None:
+        """Write the backlog (what is still undelivered), whether or not the thread has ended."""
+        if self._thread.is_alive():
+            log.warning("webhook %s: still busy at stop (a name lookup?); its %d undelivered alert notifications "
+                        "are kept in the backlog", mask_url(self.url), self.pending())  # fmt: skip
         self._save_backlog()
 
     def pending(self) -> int:
@@ -256,18 +297,25 @@ class WebhookSink:
             except Exception as e:  # network errors, timeouts, non-2xx, redirects: retry later
                 attempts += 1
                 self.failed_total += 1
-                self.last_error = scrub(str(e))[:300]
+                words = str(e) if isinstance(e, DeliveryError) else error_words(e, self.timeout_s)
+                self.last_error = scrub(words)[:300]
                 self._save_backlog()
-                if attempts >= self.max_attempts:
+                if attempts >= self.max_attempts and not self._stop:  # at stop: kept in the backlog
                     log.error("webhook %s: giving up on %d alert notifications after %d attempts: %s",
                               mask_url(self.url), len(batch), attempts, self.last_error)  # fmt: skip
                     self._remove(batch, delivered=False)
                     attempts, backoff = 0, 1.0
                     continue
+                with self._cond:
+                    if self._stop:  # stopping: one last attempt only
+                        kept = "kept in the backlog" if self.backlog_path is not None else "lost (no backlog file)"
+                        log.warning("webhook %s: %d alert notifications not delivered at stop (%s); %s",
+                                    mask_url(self.url), len(batch), self.last_error, kept)  # fmt: skip
+                        break
                 log.warning("webhook %s failed (%s): retry %d/%d in %.0f s", mask_url(self.url), self.last_error,
                             attempts, self.max_attempts, backoff)  # fmt: skip
                 with self._cond:
-                    if self._stop:  # stopping: one last attempt only
+                    if self._stop:
                         break
                     self._cond.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_cap_s)
@@ -280,7 +328,29 @@ class WebhookSink:
         session.close()
 
     def _post(self, session, body: list[dict]) -> None:
-        r = session.post(self.url, json=body, timeout=self.timeout_s, allow_redirects=False)
+        """POST *body*; raises :class:`DeliveryError` (words) unless the receiver took it with a 2xx.
+
+        The whole POST is bounded by ``timeout_s`` while blocked (the socket watchdog of
+        :func:`probes.http.request_deadline`), each read by what is left of it; :meth:`cut` aborts it."""
+        with request_deadline(session, self.url, self.timeout_s) as d:
+            with self._flight_lock:
+                if self._cut:
+                    raise DeliveryError(STOPPED)
+                self._flight = d
+            try:
+                try:
+                    r = session.post(self.url, json=body, timeout=self.timeout_s, allow_redirects=False)
+                except Exception:
+                    if d.aborted or d.fired:
+                        raise self._cut_short(d) from None
+                    raise
+                d.finish()  # the answer is complete: from here on the watchdog cannot touch it
+                if d.aborted or d.fired:  # the EOF that "ended" the headers or body was the watchdog's
+                    r.close()
+                    raise self._cut_short(d)
+            finally:
+                with self._flight_lock:
+                    self._flight = None
         try:
             if 300 <= r.status_code < 400:
                 where = r.headers.get("Location", "")
@@ -291,6 +361,12 @@ class WebhookSink:
                 raise DeliveryError(f"the receiver answered HTTP {r.status_code} {r.reason}".rstrip())
         finally:
             r.close()
+
+    def _cut_short(self, d) -> DeliveryError:
+        if d.aborted:
+            return DeliveryError(STOPPED)
+        return DeliveryError(f"the receiver did not answer completely within {self.timeout_s:g} s "
+                             "(alerts.webhook_timeout_s bounds the whole POST)")  # fmt: skip
 
     def _remove(self, batch: list[Alert], delivered: bool) -> int:
         """Take *batch* out of the buffer (a newer state of an alert stays queued); returns what is left."""
@@ -341,6 +417,46 @@ class WebhookSink:
         return alerts
 
 
+def stop_sinks(sinks: Iterable, timeout: float = STOP_S) -> None:
+    """Stop *sinks* together within *timeout* (one deadline for all, not one each): see :func:`begin_stop`
+    and :func:`finish_stop`, which a caller with more to wait for in between (the engine thread) calls."""
+    sinks = list(sinks)
+    deadline = time.monotonic() + timeout
+    begin_stop(sinks)
+    finish_stop(sinks, deadline)
+
+
+def begin_stop(sinks: Iterable) -> None:
+    """Tell every webhook to stop at once (their last attempts run in parallel); other sinks stop now."""
+    for s in sinks:
+        try:
+            if isinstance(s, WebhookSink):
+                s.begin_stop()
+            else:
+                s.stop()
+        except Exception:
+            log.exception("stopping alert sink failed")
+
+
+def finish_stop(sinks: Iterable, deadline: float) -> None:
+    """Wait for the webhooks until :data:`CUT_GRACE_S` before *deadline* (``time.monotonic()``), cut the POSTs
+    still in flight, wait for their threads until *deadline*, then write every backlog. Returns by
+    *deadline* plus the backlog writes, whatever the receivers do (the one wait no socket can cut short is
+    a host name lookup: that thread is left behind, a daemon, and its alerts are in the backlog)."""
+    hooks = [s for s in sinks if isinstance(s, WebhookSink)]
+    for s in hooks:
+        s.join(deadline - CUT_GRACE_S)
+    for s in hooks:
+        s.cut()
+    for s in hooks:
+        s.join(deadline)
+    for s in hooks:
+        try:
+            s.end_stop()
+        except Exception:
+            log.exception("stopping alert sink failed")
+
+
 BACKLOG_VERSION = 1
 
 
@@ -360,37 +476,6 @@ def _alert_from_json(d: dict) -> Alert:
     d["severity"] = Severity(d["severity"])
     d["status"] = AlertStatus(d["status"])
     return Alert(**d)
-
-
-def write_private_atomic(path: Path, text: str) -> None:
-    """*text* to *path* atomically (temp file in the same folder, fsync, rename, fsync the folder), readable
-    by this user only (0600): a crash leaves the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # a stale temp file from a crashed run keeps its old mode otherwise
-            view = memoryview(text.encode("utf-8"))
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
 
 
 def _short(url: str) -> str:

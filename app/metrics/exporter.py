@@ -20,6 +20,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from app.config import MetricsSettings
+from app.fileio import write_private_atomic
 from app.metrics.collector import VigilCollector
 from app.pipeline.state import HealthSnapshot
 from probes.base import ProbeResults
@@ -28,24 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def write_textfile(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> None:
-    """*data* to *path* atomically (a temp file in the same folder, renamed over it: node_exporter never reads
-    half a file), created with *mode* whatever the umask (0600: this user only; 0640 for a node_exporter in
-    the file's group). ``prometheus_client.write_to_textfile`` would leave the mode to the umask."""
-    path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):  # not on Windows (before 3.13), where the ACLs decide
-                os.fchmod(f.fileno(), mode)  # O_CREAT's mode is filtered by the umask; a stale temp keeps its own
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """*data* to *path* atomically (node_exporter never reads half a file), created with *mode* whatever the
+    umask (0600: this user only; 0640 for a node_exporter in the file's group). ``prometheus_client``'s
+    ``write_to_textfile`` would leave the mode to the umask."""
+    write_private_atomic(path, data, mode)
 
 
 class MetricsExporter:

@@ -63,7 +63,8 @@ _PACKET_QUEUE_MAX = 60  # ~4 s of 15 fps video; beyond this the decoder is hopel
 class PacketSink(Protocol):
     """Consumes the compressed packets of the pipeline's single connection (recorder, stats).
 
-    All three methods are called on the demux thread and must return quickly (queue the work).
+    All three methods are called on the demux thread and must return quickly (queue the work). A pipeline
+    whose ``stop()`` gave up waiting for its thread (:meth:`CameraPipeline.abandon`) calls none of them again.
     """
 
     def on_open(self, container: av.container.InputContainer) -> None: ...
@@ -309,6 +310,10 @@ class CameraPipeline:
         self._lock = threading.Lock()  # guards the snapshot fields below and the sink lists
         self._threads: list[threading.Thread] = []
         self._packet_sinks: list[PacketSink] = []
+        # Held by the demux thread around each call into the packet sinks; abandon() takes it to cut them off,
+        # so once it returns no sink call is under way and none follows (see abandon()).
+        self._sink_gate = threading.Lock()
+        self._sinks_cut = False
         # copy-on-write tuple: the decode thread reads it per frame without taking the lock
         self._frame_sinks: tuple[tuple[FrameSink, float, list[float]], ...] = ()
         self._state_listeners: list[StateListener] = []
@@ -363,6 +368,7 @@ class CameraPipeline:
         if self._threads:
             return
         self._stop.clear()
+        self._sinks_cut = False  # only ever set while threads are kept (abandoned): none are here
         tag = f"camera:{self.camera_id}" + ("" if self.variant == "tile" else f":{self.variant}")
         demux = threading.Thread(target=self._demux_loop, name=f"{tag}:demux", daemon=True)
         # a decode thread (if any) is started first, so it is waiting on its queue before the demux feeds it
@@ -373,7 +379,8 @@ class CameraPipeline:
         """Ask the threads to stop and join them. Returns True if every thread ended in time.
 
         A read blocked in FFmpeg ends at the latest after ``read_timeout_s`` (PyAV's interrupt
-        callback), so the default join timeout covers that.
+        callback), so the default join timeout covers that. A shorter *timeout* (the supervisor's bounded
+        stop) may give up on a thread still blocked there: it is then abandoned (:meth:`abandon`).
         """
         self._stop.set()
         self._decoder.stop()
@@ -386,8 +393,23 @@ class CameraPipeline:
             ok = ok and not t.is_alive()
         if ok:
             self._threads = []
+        else:
+            self.abandon()
         self._update(state=StreamState.IDLE, reason="stopped", next_attempt_at=None)
         return ok
+
+    def abandon(self, timeout: float = 1.0) -> None:
+        """Cut the packet sinks off a thread that ``stop()`` no longer waits for (blocked in FFmpeg; a daemon
+        that ends by itself within its read time-out). When it wakes up, it delivers nothing: no packet, and
+        no ``on_close``, which by then would reach a recorder that has stopped and closed its segments
+        itself (and, were it started again, would take stale packets into a new segment). A call under way
+        now is waited for (sinks return quickly; *timeout* bounds it). Called by ``stop()`` when its join
+        timed out, and by ``Supervisor.stop`` for every pipeline still running before it returns, so that
+        what stops after the supervisor (the recorders, the store) never hears from a late wake-up."""
+        got = self._sink_gate.acquire(timeout=timeout)
+        self._sinks_cut = True
+        if got:
+            self._sink_gate.release()
 
     @property
     def running(self) -> bool:
@@ -657,14 +679,17 @@ class CameraPipeline:
             self._stream_change = ""
             self._connected = True
             self._last_packet_at = time.monotonic()
+            if self._stop.is_set():  # the open returned after stop(): no sink hears of this connection
+                raise _Stop
             with self._lock:
                 sinks = list(self._packet_sinks)
-            for s in sinks:
-                try:
-                    s.on_open(container)
-                    sinks_opened.append(s)
-                except Exception:
-                    log.exception("%s: packet sink %r failed to open", self.camera_id, s)
+            with self._sink_gate:
+                for s in sinks if not self._sinks_cut else ():
+                    try:
+                        s.on_open(container)
+                        sinks_opened.append(s)
+                    except Exception:
+                        log.exception("%s: packet sink %r failed to open", self.camera_id, s)
             # hand the decoder its new stream; it reports the first frame time against t_open
             self._decoder.put(StreamOpened(ctx, t_open))
             streams = [vstream] + ([astream] if astream is not None else [])
@@ -684,11 +709,12 @@ class CameraPipeline:
             deadline = time.monotonic() + 2.0
             while not closed.wait(0.05) and not self._decoder.done.is_set() and time.monotonic() < deadline:
                 pass
-            for s in sinks_opened:
-                try:
-                    s.on_close()
-                except Exception:
-                    log.exception("%s: packet sink %r failed to close", self.camera_id, s)
+            with self._sink_gate:
+                for s in sinks_opened if not self._sinks_cut else ():  # abandoned: see abandon()
+                    try:
+                        s.on_close()
+                    except Exception:
+                        log.exception("%s: packet sink %r failed to close", self.camera_id, s)
             try:
                 container.close()
             except Exception:
@@ -842,11 +868,14 @@ class CameraPipeline:
         held.append(packet)
 
     def _to_sinks(self, sinks: list[PacketSink], packet: av.Packet) -> None:
-        for s in sinks:
-            try:
-                s.on_packet(packet)
-            except Exception:
-                log.exception("%s: packet sink %r failed", self.camera_id, s)
+        with self._sink_gate:  # uncontended but for abandon(): well under a microsecond per packet
+            if self._sinks_cut:
+                return
+            for s in sinks:
+                try:
+                    s.on_packet(packet)
+                except Exception:
+                    log.exception("%s: packet sink %r failed", self.camera_id, s)
 
     # ------------------------------------------------------------------ internals: decoder side
 

@@ -44,28 +44,52 @@ class PlaylistInfo:
     next_sequence: int = 0  # EXT-X-MEDIA-SEQUENCE + segments listed: grows while the packager publishes
 
 
-MAX_REDIRECTS = 5  # same scheme, host and port only (probes/http.py follows the same rule)
+# The redirect rule of probes/http.py, kept identical (tests/pipeline/test_pacing_units.py compares them): the
+# pipeline sits below the probes and cannot import them. At most MAX_REDIRECTS hops, these status codes, and
+# only to the same RFC 6454 origin, the scheme's default port filled in (http://cam/ and http://cam:80/ are one).
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(parts) -> tuple[str, str, int | None]:
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of *url* with the scheme's default port filled in (RFC 6454 origin)."""
+    p = urlsplit(url)
+    scheme = p.scheme.lower()
+    try:
+        port = p.port
+    except ValueError:
+        port = None
+    return scheme, (p.hostname or "").lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
-def _read_bounded(url: str, deadline: float, origin: tuple[str, str, int | None] | None = None) -> str:
+def redirect_target(current: str, location: str | None, hops_done: int) -> str:
+    """Where a redirect from *current* goes; ValueError (no URL in it) where it is refused."""
+    if not location:
+        raise ValueError("redirect without a Location header")
+    if hops_done >= MAX_REDIRECTS:
+        raise ValueError(f"more than {MAX_REDIRECTS} redirects")
+    target = urljoin(current, location.strip())
+    if origin(target) != origin(current):
+        raise ValueError("redirect to another host refused")
+    return target
+
+
+def _read_bounded(url: str, deadline: float, camera: tuple[str, str, int | None] | None = None) -> str:
     """GET *url* (credentials in the URL become a Basic header), at most MAX_PLAYLIST_BYTES, by *deadline*.
 
     The deadline holds while a read is blocked: a watchdog shuts the socket down when it passes, so a peer
     trickling its headers or body one byte at a time cannot hold the open up (a socket time-out alone bounds
     only each read). Redirects are followed only to the same scheme, host and port, at most MAX_REDIRECTS;
-    the credentials are sent to the *origin* (the camera's URL) only."""
-    for _hop in range(MAX_REDIRECTS + 1):
+    the credentials are sent to the *camera*'s origin (its URL's) only."""
+    for hop in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError("not an HTTP URL")
-        here = _origin(parts)
-        origin = origin or here
+        here = origin(url)
+        camera = camera or here
         headers = {"User-Agent": "Vigil", "Connection": "close"}
-        if parts.username is not None and here == origin:
+        if parts.username is not None and here == camera:
             cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
         left = deadline - time.monotonic()
@@ -80,11 +104,10 @@ def _read_bounded(url: str, deadline: float, origin: tuple[str, str, int | None]
             path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
-            if resp.status in (301, 302, 303, 307, 308):
-                target = urljoin(url, resp.getheader("Location") or "")
-                if _origin(urlsplit(target)) != origin:
+            if resp.status in REDIRECT_STATUSES:
+                url = redirect_target(url, resp.getheader("Location"), hop)
+                if origin(url) != camera:  # a variant listed on another host: its redirects are not followed
                     raise ValueError("redirect to another host refused")
-                url = target
                 continue
             if not 200 <= resp.status < 300:
                 raise ValueError(f"HTTP {resp.status}")
@@ -141,13 +164,13 @@ def read_playlist(url: str, timeout_s: float = 3.0) -> PlaylistInfo | None:
     """What the HLS media playlist at *url* says (of its first variant, for a master); None if unreadable."""
     deadline = time.monotonic() + timeout_s
     try:
-        origin = _origin(urlsplit(url))
+        camera = origin(url)
         text = _read_bounded(url, deadline)
         if not text.lstrip("\ufeff").startswith("#EXTM3U"):
             return None
         variant = _first_variant(text)
         if variant is not None:
-            text = _read_bounded(urljoin(url, variant), deadline, origin)
+            text = _read_bounded(urljoin(url, variant), deadline, camera)
         return playlist_info(text)
     except (OSError, ValueError, http.client.HTTPException) as e:  # URLError and TimeoutError are OSErrors
         log.debug("HLS playlist unreadable before the open: %s", type(e).__name__)

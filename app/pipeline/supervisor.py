@@ -117,7 +117,8 @@ class Supervisor:
         A pipeline whose thread is blocked inside FFmpeg (a camera that accepted the connection and went
         silent) ends only when FFmpeg's own open/read timeout fires; stop does not wait for that: after
         *timeout* it logs which cameras are still closing and returns. Their threads are daemons that end
-        by themselves within the read timeout and deliver nothing more (their stop event is set)."""
+        by themselves within the read timeout and deliver nothing more: their packet sinks are cut off before this
+        returns (``CameraPipeline.abandon``), so a recorder stopped next never gets a late packet or close."""
         self._stop.set()
         with self._lock:
             pipelines = list(self._pipelines.values())
@@ -132,7 +133,10 @@ class Supervisor:
             t.join(max(0.0, deadline - time.monotonic()))
         if self._watchdog is not None:
             self._watchdog.join(max(0.1, min(2.0, deadline - time.monotonic())))
-        closing = sorted({p.camera_id for p in pipelines if p.running})
+        still = [p for p in pipelines if p.running]
+        for p in still:  # before returning: what stops next (recorders, store) must never hear from them
+            p.abandon()
+        closing = sorted({p.camera_id for p in still})
         if closing:
             more = f" and {len(closing) - 10} more" if len(closing) > 10 else ""
             log.warning("%d camera connection(s) still closing after %.0f s (FFmpeg is waiting on the network: %s%s); "

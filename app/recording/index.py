@@ -23,6 +23,12 @@ surveyed before the rows are read, and every candidate is checked on disk again 
 written, so a segment closed since the survey (already in the rows, or added by its recorder) is left
 as it is, and one that retention deleted since is neither added nor re-added. A row is upserted by path,
 so adding one twice is harmless.
+
+A recordings disk that is not mounted (a NAS or USB disk late at boot) leaves an empty mountpoint where the
+folder was: every row would read as vanished. Rows are therefore never removed when the survey looks like
+that (:func:`missing_disk`): the folder holds none of the indexed segments, or more than half of them (over
+20) are gone with their day folders. Those rows are kept, said in a warning, and reconciled at the next
+start that finds the files; the rest (files to add, rows to correct) is done as usual.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.recording import fmp4
@@ -47,6 +53,8 @@ STORE_WAIT_SAY_S = 10.0  # after this long without an open store, say that the r
 _TIME_TOLERANCE_S = 0.002  # a name carries ms (start truncated, duration rounded); the recorder's row is exact
 _NO_STORE = "no history store to mirror into"
 _NAMES_SHOWN = 10  # a log line names at most this many files, then "and N more"
+MASS_VANISHED_MIN = 20  # more lost rows than this, and more than MASS_VANISHED_SHARE of all: a missing disk?
+MASS_VANISHED_SHARE = 0.5
 
 
 class MirroredIndex:
@@ -152,6 +160,45 @@ def plan_reconcile(
     return ReconcilePlan(tuple(add), tuple(update), tuple(vanished), unchanged)
 
 
+def mount_point(path: str | Path) -> str:
+    """The mount point of the filesystem *path* lies on (its nearest existing ancestor's), for the words."""
+    p = os.path.abspath(path)
+    while not os.path.exists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    while not os.path.ismount(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    return p
+
+
+def missing_disk(root: str | Path, on_disk: int, rows: int, lost: Iterable[str],
+                 isdir: Callable[[str], bool] = os.path.isdir) -> str:  # fmt: skip
+    """Why the rows in *lost* (gone, and no file of their name in the folder) must not be removed because the
+    recordings folder looks like a disk that is not mounted, in words; "" when they may go.
+
+    It looks like one when the folder holds none of the indexed segments (*on_disk* 0, *rows* > 0), or when
+    more than ``MASS_VANISHED_MIN`` rows and more than half of all went missing together with their day
+    folders (an operator deleting files by hand leaves the folders; an empty mountpoint has none). Pure
+    but for *isdir*, asked once per day folder."""
+    lost = list(lost)
+    if not lost:
+        return ""
+    where = f"the recordings folder {root} (on the filesystem mounted at {mount_point(root)})"
+    if on_disk == 0:
+        return (f"{where} holds none of the {rows:,} indexed segments: is its disk mounted? The index is kept "
+                "and reconciled at the next start")  # fmt: skip
+    folders: dict[str, bool] = {}
+    gone = 0
+    for path in lost:
+        day = os.path.dirname(path)
+        if day not in folders:
+            folders[day] = isdir(day)
+        gone += not folders[day]
+    if gone > MASS_VANISHED_MIN and gone > MASS_VANISHED_SHARE * rows:
+        return (f"{gone:,} of the {rows:,} indexed segments are missing from {where}, their day folders too: "
+                "is its disk mounted? Their rows are kept and reconciled at the next start")  # fmt: skip
+    return ""
+
+
 def segment_problem(path: str) -> str:
     """Why *path* is not a playable segment as the recorder writes them, in words; "" when it is. Reads the
     top-level boxes only, no demuxing (``fmp4.scan``, what start-up recovery reads)."""
@@ -188,6 +235,7 @@ class ReconcileResult:
     added: int = 0  # rows written for files that had none
     updated: int = 0  # rows corrected (size, lock, times, moved folder)
     vanished: int = 0  # rows removed: their files are gone
+    kept: int = 0  # rows of missing files kept: the folder looks like a disk that is not mounted (missing_disk)
     unchanged: int = 0
     skipped: tuple[str, ...] = ()  # "<path>: why": files named as segments that are not playable
     left_alone: tuple[str, ...] = ()  # entries of the folder that are not recordings
@@ -367,6 +415,14 @@ class IndexReconciler:
             survey = survey_folder(self.root.resolve())
             base["on_disk"] = len(survey.segments)
         plan = plan_reconcile(survey.segments, rows)
+        names = {os.path.basename(p) for p in survey.segments}
+        lost = [p for p in plan.vanished if os.path.basename(p) not in names]  # not moved: gone
+        kept = 0
+        if why := missing_disk(self.root, len(survey.segments), len(rows), lost):
+            log.warning("segment index: %s", why)
+            keep = set(lost)
+            plan = replace(plan, vanished=tuple(p for p in plan.vanished if p not in keep))
+            kept = len(keep)
         if plan.vanished:
             log.warning("segment index: %s no longer on disk (deleted outside Vigil?); removed from the index: "
                         "%s", _n(len(plan.vanished), "indexed segment is", "indexed segments are"),
@@ -416,7 +472,9 @@ class IndexReconciler:
             d.set_unplayable(skipped_paths)
         if not incomplete and any(done.values()) and not self._flush(store):
             incomplete = f"queued, not yet written: {store.status().message}"
-        return ReconcileResult(**base, **done, unchanged=plan.unchanged, skipped=tuple(skipped),
+        if kept and not incomplete:
+            incomplete = f"{_n(kept, 'row')} of missing files kept: is the recordings disk mounted?"
+        return ReconcileResult(**base, **done, kept=kept, unchanged=plan.unchanged, skipped=tuple(skipped),
                                seconds=folder_s + time.monotonic() - t0, incomplete=incomplete,
                                skipped_paths=tuple(skipped_paths))  # fmt: skip
 

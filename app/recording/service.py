@@ -7,7 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
-from app.recording.index import IndexReconciler
+from app.recording.index import IndexReconciler, mount_point
 from app.recording.recorder import CameraRecorder, RecorderStatus, recover_parts, stored_event
 from app.recording.segments import DirectoryIndex, SegmentIndex
 
@@ -33,7 +33,7 @@ class RecorderService:
         own thread: a large archive or a store slow to open never delays start-up or recording). Neither
         ever stops start-up."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self._make_root()
             recovered = recover_parts(self.root, self.index)
             if recovered:
                 log.info("recovered %d segment(s) left open by an unclean stop", len(recovered))
@@ -46,6 +46,30 @@ class RecorderService:
             recs = list(self._recorders.values())
         for r in recs:
             r.start()
+
+    def _make_root(self) -> None:
+        """Create the recordings folder if it is missing, and say so. Created inside an empty folder, it is
+        most likely on an unmounted disk's mountpoint (a NAS or USB disk late at boot): recording goes on
+        (nothing is lost by writing), but onto the disk that holds the mountpoint, which the warning names.
+        The index is never pruned for it: see ``app.recording.index.missing_disk``."""
+        if self.root.is_dir():
+            return
+        above = self.root.absolute().parent
+        while not above.exists() and above.parent != above:
+            above = above.parent
+        try:
+            empty = above.is_dir() and not any(above.iterdir())
+        except OSError:  # cannot be listed: say nothing about it; the mkdir below tells whether it is usable
+            empty = False
+        self.root.mkdir(parents=True, exist_ok=True)
+        if empty:
+            log.warning("recordings folder %s did not exist: created it inside the empty folder %s, on the "
+                        "filesystem mounted at %s. If a recordings disk belongs there, it is not mounted: "
+                        "recordings are written to that filesystem until it is", self.root, above,
+                        mount_point(self.root))  # fmt: skip
+        else:
+            log.info("recordings folder %s did not exist: created it (on the filesystem mounted at %s)",
+                     self.root, mount_point(self.root))  # fmt: skip
 
     def stop(self) -> None:
         with self._lock:

@@ -19,6 +19,13 @@ cameras and carry alert notes) is written, ``fsync``-ed and renamed over the jou
 The file name is not ``<database>-journal``: that is SQLite's own rollback journal, which SQLite would
 take for a hot journal to roll back.
 
+A journal that exists but cannot be read (an I/O error, a disk not mounted, a name that is not a file) is
+never replaced: a stop that cannot read it writes its records to a new file next to it,
+``<name>.<nanoseconds>.jsonl`` (:func:`extra_path`), and the next start reads the journal and every such
+file in the order they were written (:func:`files`, :func:`read_all`; all of them or none, so the last
+state of an alert is never replayed before an older one). Once they are all in memory, a stop writes them
+back as one journal and removes the extra files.
+
 A full disk is the usual reason the database failed, and the journal lives on the same disk: so once the
 database is open the writer keeps a reserve file (``<journal>.reserve``, ``RESERVE_BYTES``, allocated with
 ``posix_fallocate``) next to it, and a journal write that finds the disk full deletes the reserve and tries
@@ -32,8 +39,11 @@ import errno
 import json
 import logging
 import os
+import re
+import time
 from pathlib import Path
 
+from app.fileio import fsync_dir, write_private_atomic
 from app.store.records import WRITE_RECORDS
 
 log = logging.getLogger(__name__)
@@ -114,17 +124,50 @@ def read(path: Path) -> tuple[list, int]:
     return records, skipped
 
 
-def _fsync_dir(folder: Path) -> None:
+def _base(path: Path) -> str:
+    return path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.name
+
+
+def _extra_re(path: Path) -> re.Pattern[str]:
+    return re.compile(re.escape(_base(path)) + r"\.(\d{20})\.jsonl")
+
+
+def extra_path(path: Path) -> Path:
+    """A new name for records that could not be added to the unreadable journal at *path*: ``<name without
+    .jsonl>.<20-digit nanoseconds>.jsonl``, later than every extra file there (names sort in write order)."""
+    path = Path(path)
+    stamp = time.time_ns()
+    pattern = _extra_re(path)
+    for p in files(path):
+        m = pattern.fullmatch(p.name)
+        if m:
+            stamp = max(stamp, int(m.group(1)) + 1)
+    return path.with_name(f"{_base(path)}.{stamp:020d}.jsonl")
+
+
+def files(path: Path) -> list[Path]:
+    """The journal files at *path* in the order their records were written: the journal itself (if there is
+    anything by that name, readable or not), then its extra files (``extra_path``) oldest first."""
+    path = Path(path)
+    out = [path] if os.path.lexists(path) else []
+    pattern = _extra_re(path)
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        names = sorted(n for n in os.listdir(path.parent) if pattern.fullmatch(n))
     except OSError:
-        return  # e.g. a platform without directory fds: the rename itself is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        names = []
+    return out + [path.with_name(n) for n in names]
+
+
+def read_all(path: Path) -> tuple[list, int]:
+    """(records, damaged lines skipped) of the journal at *path* and its extra files, in write order.
+    ``JournalError`` if any of them cannot be read: then none is used (they stay, in order, for a later run)."""
+    records: list = []
+    skipped = 0
+    for p in files(path):
+        r, n = read(p)
+        records += r
+        skipped += n
+    return records, skipped
 
 
 def reserve_path(path: Path) -> Path:
@@ -154,9 +197,14 @@ def ensure_reserve(path: Path, size: int = RESERVE_BYTES) -> bool:
 
 def write(path: Path, records: list, *, keep_existing: bool) -> int:
     """Write *records* to the journal at *path* atomically (``0600``, fsynced); returns how many records
-    the journal holds now. *keep_existing*: the lines of a journal already there (not replayed this run)
-    are kept in front, damaged ones dropped. On a full disk the reserve file is given up and the write
-    tried once more. ``JournalError`` (in words) if it cannot be written."""
+    the journal holds now (``-1``: not known, an old journal there could not be read).
+
+    *keep_existing* False: *records* are everything (this run read the journal and its extra files): they
+    replace the journal, then the extra files are removed. *keep_existing* True: the lines of a journal
+    already there (not replayed this run) are kept in front, damaged ones dropped; if that journal cannot
+    be read, or extra files exist, *records* go to a new extra file and nothing already there is touched.
+    On a full disk the reserve file is given up and the write tried once more. ``JournalError`` (in words)
+    if it cannot be written."""
     try:
         return _write(Path(path), records, keep_existing)
     except OSError as e:
@@ -173,45 +221,47 @@ def write(path: Path, records: list, *, keep_existing: bool) -> int:
 
 
 def _write(path: Path, records: list, keep_existing: bool) -> int:
-    lines: list[str] = []
-    if keep_existing:
+    new = [encode(r) for r in records]
+    present = files(path)
+    if not keep_existing:
+        n = _write_file(path, new)
+        extras = [p for p in present if p != path]
+        for p in extras:  # their records are in the journal now
+            p.unlink(missing_ok=True)
+        if extras:
+            fsync_dir(path.parent)
+        return n
+    old: list | None = None
+    if all(p == path for p in present):
         try:
             old, _skipped = read(path)
-        except JournalError:
-            old = []  # unreadable: the new file replaces it (its own error was logged when it was read)
-        lines.extend(encode(r) for r in old)
-    lines.extend(encode(r) for r in records)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # a stale temp file from a crashed run keeps its old mode otherwise
-            data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+        except JournalError as e:
+            log.error("%s: it is kept as it is, and the %d records of this stop go to a new file next to it",
+                      e, len(records))  # fmt: skip
+    if old is None:  # unreadable, or extra files already: never rewrite what is there, add a file after it
+        _write_file(extra_path(path), new)
+        return -1
+    return _write_file(path, [encode(r) for r in old] + new)
+
+
+def _write_file(path: Path, lines: list[str]) -> int:
+    """*lines* into *path*: 0600, atomic and durable (app.fileio)."""
+    write_private_atomic(path, ("\n".join(lines) + "\n") if lines else "")
     return len(lines)
 
 
 def remove(path: Path) -> None:
-    """Remove the journal once its records are in the database (durably: the folder is fsynced)."""
+    """Remove the journal and its extra files once their records are in the database (durably: the folder
+    is fsynced)."""
     path = Path(path)
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise JournalError(f"cannot remove the replayed history journal {path}: {e.strerror or e}") from None
-    _fsync_dir(path.parent)
+    removed = False
+    for p in files(path):
+        try:
+            p.unlink()
+            removed = True
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise JournalError(f"cannot remove the replayed history journal {p}: {e.strerror or e}") from None
+    if removed:
+        fsync_dir(path.parent)

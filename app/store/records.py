@@ -223,6 +223,7 @@ class WriterStatus:
     recovery_left: int = 0  # held records of the last outage still to write (the backlog draining)
     journaled: int = 0  # records kept in the journal at stop (written at the next start)
     replayed: int = 0  # records written at start from the journal of the last stop
+    busy_retries: int = 0  # quiet retries of a briefly locked database (shorter than the grace: no outage)
 
     @property
     def healthy(self) -> bool:

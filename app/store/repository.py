@@ -4,14 +4,22 @@ threads), never on the GUI thread.
 Availability: LIVE is up; STALLED, OFFLINE, ERROR and CONNECTING are down (no usable picture); IDLE is
 "not monitored" (Vigil stopped or the camera disabled) and counts as neither. A span runs from one state
 change to the next; the state in effect at the start of a range is the last change before it.
+
+Long reads are cut into short statements (``READ_CHUNK`` rows each, keyset pagination on a unique key:
+``_chunked``). With SQLite's rollback journal a commit has to wait until every reader is done, and a
+statement holds its shared lock until it has returned its last row: one statement over weeks of samples
+or the whole segment index held the writer up for seconds, past ``busy_timeout``. The connection runs no
+transaction around reads (the SQLite driver begins one only for writes), so the lock is released between
+chunks and the writer commits there. The cost: a read that spans chunks is not one snapshot (a row
+written meanwhile may or may not be in it), which none of these reads needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, Select, select, tuple_
 
 from app.store import models as m
 from app.store.records import (
@@ -29,6 +37,31 @@ from app.store.rollup import HOUR, MINUTE
 
 UP_STATES = frozenset({"LIVE"})
 DOWN_STATES = frozenset({"STALLED", "OFFLINE", "ERROR", "CONNECTING"})
+
+READ_CHUNK = 2000  # rows per statement of a long read: a few milliseconds of shared lock each
+
+
+def _chunked(conn: Connection, q: Select, keys: tuple, limit: int | None = None,
+             chunk: int | None = None) -> Iterator[Row]:  # fmt: skip
+    """The rows of *q* in the order of *keys* (columns that are unique together, e.g. ``(at, id)``), read
+    *chunk* (default ``READ_CHUNK``) rows per statement (keyset pagination: each statement starts after the
+    last row of the one before). The key columns are added at the end of each row: callers use
+    ``row[:-len(keys)]``."""
+    q = q.add_columns(*(k.label(f"_key{i}") for i, k in enumerate(keys))).order_by(*keys)  # labels: no name clash
+    width = len(keys)
+    chunk = chunk or READ_CHUNK
+    last: tuple | None = None
+    left = limit
+    while left is None or left > 0:
+        n = chunk if left is None else min(chunk, left)
+        page = q if last is None else q.where(tuple_(*keys) > tuple_(*last))
+        rows = conn.execute(page.limit(n)).all()  # all(): the statement is done and its lock released
+        yield from rows
+        if len(rows) < n:
+            return
+        last = tuple(rows[-1][-width:])
+        if left is not None:
+            left -= len(rows)
 
 
 def cameras(conn: Connection) -> tuple[CameraInfo, ...]:
@@ -49,8 +82,7 @@ def state_events(conn: Connection, camera_ids: Iterable[str] | None, start: floa
     q = select(t.c.camera_id, t.c.at, t.c.old_state, t.c.new_state, t.c.reason).where(t.c.at >= start, t.c.at < end)
     if camera_ids is not None:
         q = q.where(t.c.camera_id.in_(list(camera_ids)))
-    q = q.order_by(t.c.at, t.c.id).limit(limit)
-    return tuple(StateEventRow(*r) for r in conn.execute(q))
+    return tuple(StateEventRow(*r[:5]) for r in _chunked(conn, q, (t.c.at, t.c.id), limit))
 
 
 def choose_resolution(start: float, end: float) -> str:
@@ -78,16 +110,17 @@ def _points(conn: Connection, camera_id: str, start: float, end: float, level: s
     if level == "raw":
         t = m.HealthSample.__table__
         q = (select(t.c.at, t.c.fps, t.c.bitrate_bps, t.c.latency_ms, t.c.state)
-             .where(t.c.camera_id == camera_id, t.c.at >= start, t.c.at < end).order_by(t.c.at))  # fmt: skip
-        return tuple(SamplePoint(at, fps, br, lat, 1.0 if st == "LIVE" else 0.0) for at, fps, br, lat, st
-                     in conn.execute(q))  # fmt: skip
+             .where(t.c.camera_id == camera_id, t.c.at >= start, t.c.at < end))  # fmt: skip
+        return tuple(SamplePoint(at, fps, br, lat, 1.0 if st == "LIVE" else 0.0) for at, fps, br, lat, st, *_key
+                     in _chunked(conn, q, (t.c.at, t.c.id)))  # fmt: skip
     r = m.HealthRollup.__table__
     resolution = MINUTE if level == "1m" else HOUR
     q = (select(r.c.bucket_start, r.c.fps_avg, r.c.bitrate_avg, r.c.latency_avg, r.c.live_fraction, r.c.samples,
                 r.c.fps_min, r.c.latency_max)
          .where(r.c.camera_id == camera_id, r.c.resolution_s == resolution, r.c.bucket_start >= start - resolution,
-                r.c.bucket_start < end).order_by(r.c.bucket_start))  # fmt: skip
-    return tuple(SamplePoint(*row) for row in conn.execute(q))
+                r.c.bucket_start < end))  # fmt: skip
+    # (camera, resolution) fixed: bucket_start is the rest of the primary key
+    return tuple(SamplePoint(*row[:8]) for row in _chunked(conn, q, (r.c.bucket_start,)))
 
 
 def _state_at(conn: Connection, camera_id: str, at: float) -> tuple[str, str] | None:
@@ -183,7 +216,7 @@ def alerts(conn: Connection, start: float, end: float, camera_ids: Iterable[str]
         q = q.where(t.c.camera_id.in_(list(camera_ids)))
     if status is not None:
         q = q.where(t.c.status == status)
-    return tuple(_alert_from_row(r) for r in conn.execute(q.order_by(t.c.started_at, t.c.id)))
+    return tuple(_alert_from_row(r) for r in _chunked(conn, q, (t.c.started_at, t.c.id)))
 
 
 def open_alerts(conn: Connection) -> tuple[AlertRecord, ...]:
@@ -221,7 +254,9 @@ def recording_segments(conn: Connection, camera_id: str, start: float, end: floa
 
 def recording_segment_index(conn: Connection) -> tuple[dict, ...]:
     """Every indexed segment (path, camera, times, size, lock), all cameras: what the recordings index
-    reconciles with the files on disk at start-up (``app.recording.index.IndexReconciler``)."""
+    reconciles with the files on disk at start-up (``app.recording.index.IndexReconciler``). Read by primary
+    key, ``READ_CHUNK`` rows per statement: a large index never holds the writer up (module docstring)."""
     t = m.RecordingSegmentRow.__table__
-    q = select(t.c.path, t.c.camera_id, t.c.started_at, t.c.ended_at, t.c.size_bytes, t.c.locked)
-    return tuple(dict(r._mapping) for r in conn.execute(q))
+    cols = (t.c.path, t.c.camera_id, t.c.started_at, t.c.ended_at, t.c.size_bytes, t.c.locked)
+    names = [c.name for c in cols]
+    return tuple(dict(zip(names, r[: len(cols)], strict=True)) for r in _chunked(conn, select(*cols), (t.c.id,)))

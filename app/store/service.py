@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,13 @@ from app.store.records import (
     WriterStatus,
 )
 from app.store.rollup import RetentionPolicy, RollupJob
-from app.store.writer import StoreWriter
+from app.store.writer import BUSY_GRACE_S, StoreWriter
 
 log = logging.getLogger(__name__)
 
 QUERY_READY_WAIT_S = 30.0  # a query made while the database is still opening waits this long (reader thread)
+STOP_READERS_WAIT_S = 0.5  # at stop, running reads get this long; then they finish on their own (daemon threads)
+STOP_SAMPLER_WAIT_S = 1.0  # the sampler only waits on the stop event: it ends at once
 
 
 class Store:
@@ -65,11 +68,13 @@ class Store:
         clock: Callable[[], float] = time.time,
         periodic_maintenance: bool = True,
         journal_path: Path | None = None,
+        busy_grace_s: float = BUSY_GRACE_S,
     ) -> None:
         """*periodic_maintenance* False: roll-ups/retention run only on ``run_maintenance()`` (tests, bench
         writing history at fixed past times). *journal_path*: where records not written at stop are kept
         for the next start; default: next to a SQLite database file, none for other databases (compose
-        gives one in the data folder)."""
+        gives one in the data folder). *busy_grace_s*: how long a locked database is retried quietly before
+        it counts as an outage (``StoreWriter``; tests give 0 to see a lock as an outage at once)."""
         self.url = url
         self.settings = settings or StoreSettings()
         self._supervisor = supervisor
@@ -77,6 +82,8 @@ class Store:
         self._sqlite_pragmas = sqlite_pragmas
         self._clock = clock
         self._periodic_maintenance = periodic_maintenance
+        self._busy_grace_s = busy_grace_s
+        self._queries: set[Future] = set()  # reads not finished yet (stop waits for them a bounded time)
         self.engine: Engine | None = None  # set on the writer thread once the database is open and migrated
         self.writer: StoreWriter | None = None
         self.rollups: RollupJob | None = None
@@ -106,7 +113,8 @@ class Store:
         self.writer = StoreWriter(queue_max=s.queue_max, batch_max=s.batch_max, maintenance=self.rollups,
                                   maintenance_interval_s=s.rollup_interval_s if self._periodic_maintenance else None,
                                   open_db=self._open_database, on_ready=self._on_ready,
-                                  journal_path=self.journal_path, clock=self._clock)  # fmt: skip
+                                  journal_path=self.journal_path, clock=self._clock,
+                                  busy_grace_s=self._busy_grace_s)  # fmt: skip
         self.writer.start()
         self._reader = ThreadPoolExecutor(max_workers=self._readers_n, thread_name_prefix="store:reader")
         if self._supervisor is not None:
@@ -155,13 +163,18 @@ class Store:
         return True
 
     def stop(self, drain_timeout_s: float = 15.0) -> None:
-        """Write what is queued (retrying up to *drain_timeout_s*), then stop the threads."""
+        """Write what is queued (up to *drain_timeout_s* while it goes well), then stop the threads.
+
+        Bounded whatever the database does: with a failing, locked or hung database the writer gives up
+        after about 2.5 s and what it holds goes to the journal (``StoreWriter.stop``); running reads get
+        ``STOP_READERS_WAIT_S`` more and are then left to finish on their own (the pool's threads end with
+        them; a read cannot be interrupted). About 4 s at most, so Vigil exits within 5 s of SIGTERM."""
         if not self._started:
             return
         self._started = False
         self._stop.set()
         if self._sampler is not None:
-            self._sampler.join(5)
+            self._sampler.join(STOP_SAMPLER_WAIT_S)
         now = self._clock()
         with self._state_lock:
             running = [cid for cid, st in self._last_state.items() if st != "IDLE"]
@@ -170,7 +183,13 @@ class Store:
         if self.writer is not None:
             self.writer.stop(drain_timeout_s)
         if self._reader is not None:
-            self._reader.shutdown(wait=True, cancel_futures=True)
+            self._reader.shutdown(wait=False, cancel_futures=True)  # queued reads are cancelled
+            running = [f for f in list(self._queries) if not f.done()]
+            if running:
+                _done, left = wait_futures(running, timeout=STOP_READERS_WAIT_S)
+                if left:
+                    log.warning("history store stopped with %d reads still running (a slow or locked "
+                                "database): they finish on their own", len(left))  # fmt: skip
         if self.engine is not None:
             self.engine.dispose()
 
@@ -254,6 +273,8 @@ class Store:
                 return fn(conn, *args, **kwargs)
 
         fut = self._reader.submit(work)
+        self._queries.add(fut)
+        fut.add_done_callback(self._queries.discard)
         if callback is not None:
             fut.add_done_callback(callback)
         return fut

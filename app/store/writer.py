@@ -28,10 +28,22 @@ as written only once the writer has worked through that backlog in FIFO order, s
 written" is the real N (it used to be the size of the one batch that failed first). Records dropped
 because the queue was full during the outage are its "lost".
 
-Stop: the queue is drained for up to ``drain_timeout_s`` (only ``STOP_RETRY_WHEN_FAILING_S`` when the
-database is already failing: waiting longer for a dead database only delays the stop). What is still
-not written then is spilled to the journal file (:mod:`app.store.journal`) and written at the next start,
-first thing after the database opens, then the journal is removed.
+A lock is not an outage at first: with SQLite's rollback journal a commit must wait for every reader to
+finish (and another program may hold the file a moment), and one attempt gives up after ``busy_timeout``
+(5 s). A "database is locked" episode (SQLITE_BUSY) shorter than ``busy_grace_s`` (``BUSY_GRACE_S``, 15 s)
+is retried quietly and only counted (``busy_retries``): no status sentence, no alert, no failure in
+``/metrics``, the connections stay open. A lock that lasts longer is an outage that began at its first
+failed attempt. The store's own long reads are cut into short statements (``repository``) so they never
+hold the lock for long.
+
+Stop: the queue is drained for up to ``drain_timeout_s`` while it makes progress (a healthy drain
+commits a batch well within a second): the drain ends after ``STOP_RETRY_WHEN_FAILING_S`` (2 s) when the
+database is already failing or locked, and after ``STOP_STALL_S`` (2 s) without a commit, however long
+*drain_timeout_s* is; a writer stuck inside one database call (``busy_timeout``, a server that does not
+answer) is not waited for more than ``STOP_JOIN_GRACE_S`` after that: ``stop()`` then spills for it.
+So a stop with a failing or hung database returns within about 2.5 s. What is still not written is
+spilled to the journal file (:mod:`app.store.journal`) and written at the next start, first thing after
+the database opens, then the journal is removed.
 
 Maintenance (roll-ups, retention) runs on this thread between batches, about every
 ``maintenance_interval_s``; while a backlog of more than one batch is queued it waits (up to four more
@@ -76,6 +88,10 @@ BACKOFF_INITIAL_S = 1.0
 BACKOFF_CAP_S = 30.0
 MAINTENANCE_MAX_DEFER = 4  # intervals maintenance may wait for a backlog to drain
 STOP_RETRY_WHEN_FAILING_S = 2.0  # at stop, a database that is already failing gets this long, then the journal
+STOP_STALL_S = 2.0  # at stop, a drain that commits nothing for this long is given up (the rest: the journal)
+STOP_JOIN_GRACE_S = 0.5  # then stop() waits this much longer for the writer to spill, and spills for it
+BUSY_GRACE_S = 15.0  # a "database is locked" episode shorter than this is retried quietly, not an outage
+BUSY_RETRY_S = 0.2  # pause between quiet retries (each attempt already waited busy_timeout)
 
 
 class Maintenance(Protocol):
@@ -102,6 +118,10 @@ class _RunMaintenance:
 
 
 _CONTROL = (_Barrier, _RunMaintenance)
+
+
+class _Abandoned(Exception):
+    """``stop()`` gave up on the writer and spilled its batch to the journal: do not commit it as well."""
 
 
 def _release(items: list) -> int:
@@ -134,6 +154,16 @@ def is_transient(e: BaseException) -> bool:
         # it. Skipping rows as "refused" would lose every one of them.
         return True
     return isinstance(e, DBAPIError) and bool(e.connection_invalidated)
+
+
+def is_busy(e: BaseException) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY / SQLITE_LOCKED): a reader or another program holds the
+    file; it goes away by itself."""
+    orig = getattr(e, "orig", None) or e
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
+    return isinstance(e, OperationalError) and "database is locked" in str(orig).lower()
 
 
 def describe_db_error(e: BaseException) -> str:
@@ -184,12 +214,14 @@ class StoreWriter:
         on_ready: Callable[[Engine], None] | None = None,
         journal_path: Path | None = None,
         clock: Callable[[], float] = time.time,
+        busy_grace_s: float = BUSY_GRACE_S,
     ) -> None:
         """Give either an open *engine* or *open_db* (called on the writer thread, retried until it works).
 
         *maintenance_interval_s* None: maintenance runs only when asked (``request_maintenance``).
         *journal_path*: where records not written at stop are kept for the next start (None: nowhere, they
-        are lost and the log says how many). *clock*: wall time for the outage figures (tests)."""
+        are lost and the log says how many). *clock*: wall time for the outage figures (tests).
+        *busy_grace_s*: how long a locked database is retried quietly before it is an outage (0: at once)."""
         if (engine is None) == (open_db is None):
             raise ValueError("StoreWriter needs exactly one of engine= or open_db=")
         self._engine = engine
@@ -232,6 +264,11 @@ class StoreWriter:
         self._controls_lock = threading.Lock()
         self._ready_signalled = False
         self._controls_queued = 0  # flush/maintenance markers in the queue (not records)
+        self._busy_grace_s = busy_grace_s
+        self._busy_since: float | None = None  # monotonic time of the first quiet "locked" retry of this episode
+        self._busy_since_wall = 0.0
+        self.busy_retries = 0  # quiet retries of a locked database (shorter than busy_grace_s: no outage)
+        self._progress_at = 0.0  # monotonic time of the last commit (the stop's stall check)
 
     # ------------------------------------------------------------------ caller side (any thread)
     def submit(self, record: object) -> bool:
@@ -308,6 +345,7 @@ class StoreWriter:
                 extra.update(recovered_at=o.complete_at, recovered_held=o.held, recovered_lost=o.lost,
                              recovered_outage_s=o.ended_at - o.since,
                              recovery_left=0 if o.complete_at is not None else max(0, o.held - o.done))  # fmt: skip
+        extra["busy_retries"] = self.busy_retries
         return WriterStatus(queued, self.written_total, self.dropped_total, self.failed_attempts, error,
                             self.last_error_at, self.rejected_total, state, **extra)  # fmt: skip
 
@@ -315,20 +353,32 @@ class StoreWriter:
         self._thread.start()
 
     def stop(self, drain_timeout_s: float = 15.0) -> bool:
-        """Write what is queued (retrying for up to *drain_timeout_s*; ``STOP_RETRY_WHEN_FAILING_S`` if the
-        database is failing already), spill what is left to the journal, then end. True if nothing was lost
-        (records kept in the journal are not lost: they are written at the next start)."""
-        if self.last_error:
+        """Write what is queued (retrying for up to *drain_timeout_s* while commits go through;
+        ``STOP_RETRY_WHEN_FAILING_S`` if the database is failing or locked already, ``STOP_STALL_S`` without
+        a commit), spill what is left to the journal, then end. Returns within about 2.5 s when the database
+        is failing or hung. True if nothing was lost (records kept in the journal are not lost: they are
+        written at the next start)."""
+        if self.last_error or self._busy_since is not None:
             drain_timeout_s = min(drain_timeout_s, STOP_RETRY_WHEN_FAILING_S)
-        self._drain_deadline = time.monotonic() + drain_timeout_s
+        start = time.monotonic()
+        self._progress_at = start  # the stall is counted from the stop (an idle writer had nothing to commit)
+        self._drain_deadline = start + drain_timeout_s
         self._stop.set()
+        while self._thread.is_alive():
+            now = time.monotonic()
+            if (
+                now > self._drain_deadline + STOP_JOIN_GRACE_S
+                or now - self._progress_at > STOP_STALL_S + STOP_JOIN_GRACE_S
+            ):
+                break
+            self._thread.join(0.05)
         if self._thread.is_alive():
-            self._thread.join(drain_timeout_s + 10)
-        if self._thread.is_alive():
-            # stuck inside one database call (a server that never answers): keep what it holds ourselves; if
-            # that call ever returns and commits, those rows are written twice (samples) or upserted (the rest)
-            log.error("the history writer did not finish within %.0f s; keeping its records in the journal",
-                      drain_timeout_s + 10)  # fmt: skip
+            # stuck inside one database call (busy_timeout, a server that never answers): keep what it holds
+            # ourselves. The writer checks before it commits and rolls back (_Abandoned); only a commit already
+            # under way when we spill can still land, and then those rows are written twice at the next start
+            # (samples) or upserted (the rest)
+            log.error("the history writer did not finish within %.1f s of the stop (the database is locked or "
+                      "does not answer); keeping its records in the journal", time.monotonic() - start)  # fmt: skip
             self._spill([*self._inflight, *self._replay, *self._drain_queue()])
         if self.state != "off":
             self.state = "stopped"
@@ -347,7 +397,7 @@ class StoreWriter:
             reason = self.last_error or ("the database did not open before the stop" if self._engine is None
                                          else "the time to write the queue at stop ran out")  # fmt: skip
             if not records and not (self._journal_loaded and self.journal_path is not None
-                                    and self.journal_path.exists()):  # fmt: skip
+                                    and journal.files(self.journal_path)):  # fmt: skip
                 return
             if self.journal_path is None:
                 self.lost_at_stop = len(records)
@@ -365,9 +415,9 @@ class StoreWriter:
             if held == 0:
                 self._remove_journal()
                 return
-            log.warning("history not written at stop (%s): %d records saved to %s (%d in it now); they are "
-                        "written to the database at the next start", reason, len(records), self.journal_path,
-                        held)  # fmt: skip
+            inside = f"{held} in it now" if held >= 0 else "next to an older journal that could not be read"
+            log.warning("history not written at stop (%s): %d records saved to %s (%s); they are written to "
+                        "the database at the next start", reason, len(records), self.journal_path, inside)  # fmt: skip
 
     # ------------------------------------------------------------------ writer thread
     def _wait(self, backoff: float) -> None:
@@ -377,7 +427,10 @@ class StoreWriter:
             self._stop.wait(backoff)
 
     def _giving_up(self) -> bool:
-        return self._stop.is_set() and time.monotonic() > self._drain_deadline
+        if not self._stop.is_set():
+            return False
+        now = time.monotonic()
+        return now > self._drain_deadline or now - self._progress_at > STOP_STALL_S
 
     def _open(self) -> bool:
         """Open (and migrate) the database, retrying with backoff. False if stopped first or history is off."""
@@ -390,13 +443,14 @@ class StoreWriter:
                 self._go_off(str(e))
                 return False
             except Exception as e:
-                self.failed_attempts += 1
+                # the outage and its words first, the count last: a reader that sees the count sees the words
                 self._outage_begins()
                 msg = f"cannot open the database: {describe_db_error(e)}"
                 if msg != self.last_error:
                     log.error("%s; %d history records are held and will be written once it opens (retrying "
                               "every %.0f-%.0f s)", msg, self.records_queued(), backoff, BACKOFF_CAP_S)  # fmt: skip
                 self.last_error, self.last_error_at = msg, time.time()
+                self.failed_attempts += 1
                 self._wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_CAP_S)
                 continue
@@ -511,14 +565,28 @@ class StoreWriter:
                     self.written_total += len(records)
                     if self._maintenance is not None:
                         self._maintenance.note_committed(records)
+            except _Abandoned:
+                break  # stop() gave up on this call and spilled the batch: nothing more to do here
             except Exception as e:
                 if is_transient(e):
                     held = records
                 else:  # data/statement errors: isolate the bad rows, keep going
                     log.warning("store batch refused (%s): retrying row by row", _first_line(e))
-                    held = self._write_one_by_one(records)
+                    try:
+                        held = self._write_one_by_one(records)
+                    except _Abandoned:
+                        break  # stop() spilled these rows meanwhile
                 if held:
-                    self._on_failure(e if is_transient(e) else self._last_exc, len(held), backoff)
+                    err = e if is_transient(e) else self._last_exc
+                    if err is not None and self._quiet_busy(err):
+                        pending = held + controls
+                        self._pending_count = len(held)
+                        self._inflight = held
+                        if self._giving_up():
+                            break
+                        self._wait(BUSY_RETRY_S)
+                        continue
+                    self._on_failure(err, len(held), backoff)
                     self._signal_ready()  # the journal could not be written yet: do not keep readers waiting
                     pending = held + controls
                     self._pending_count = len(held)
@@ -529,7 +597,9 @@ class StoreWriter:
                     backoff = min(backoff * 2, BACKOFF_CAP_S)
                     continue
             self._inflight = []
+            self._busy_since = None
             if records:
+                self._progress_at = time.monotonic()
                 self._on_written(self.written_total + self.rejected_total - done_before)
             if self._replaying:
                 self._replaying = False
@@ -545,9 +615,26 @@ class StoreWriter:
         # gave up while draining (or a record slipped in after the last check): keep it for the next start
         self._spill([*pending, *self._replay, *self._drain_queue()])
 
+    def _quiet_busy(self, e: BaseException) -> bool:
+        """True: *e* is a lock of less than ``busy_grace_s`` so far (a long read, another program's short
+        transaction): retry without an outage, counted in ``busy_retries``."""
+        if self._busy_grace_s <= 0 or not is_busy(e):
+            return False
+        o = self._outage
+        if o is not None and o.ended_at is None:
+            return False  # already not writing: this lock is part of that outage
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since, self._busy_since_wall = now, self._clock()
+        if now - self._busy_since >= self._busy_grace_s:
+            return False
+        self.busy_retries += 1
+        log.debug("history write waits for a lock (%s); retrying", _first_line(e))
+        return True
+
     def _on_failure(self, e: BaseException | None, n: int, backoff: float) -> None:
-        self.failed_attempts += 1
-        self._outage_begins()
+        # the outage and its words first, the count last: a reader that sees the count sees the words
+        self._outage_begins(self._busy_since_wall if self._busy_since is not None else None)
         msg = describe_db_error(e) if e is not None else "unknown database error"
         if msg != self.last_error:
             log.error("cannot write history: %s; %d records are held and will be written when it works "
@@ -555,6 +642,7 @@ class StoreWriter:
                       BACKOFF_CAP_S)  # fmt: skip
         self.last_error = msg
         self.last_error_at = time.time()
+        self.failed_attempts += 1
         if self._engine is not None:
             # the next attempt opens fresh connections: a SQLite connection opened while the file was
             # read-only stays read-only, and open files keep a disk busy that the operator wants to remount
@@ -564,10 +652,11 @@ class StoreWriter:
                 log.debug("closing the database connections after a failure failed", exc_info=True)
 
     # ------------------------------------------------------------------ outage accounting (writer thread)
-    def _outage_begins(self) -> None:
+    def _outage_begins(self, since: float | None = None) -> None:
+        """*since*: when it began, if earlier than now (a lock that outlasted ``busy_grace_s``)."""
         o = self._outage
         if o is None or o.complete_at is not None:
-            self._outage = _Outage(since=self._clock(), lost0=self.dropped_total)
+            self._outage = _Outage(since=self._clock() if since is None else since, lost0=self.dropped_total)
         elif o.ended_at is not None:  # failing again before the backlog was written: the same outage goes on
             o.ended_at, o.held, o.done = None, 0, 0
 
@@ -598,7 +687,7 @@ class StoreWriter:
             log.warning("cannot keep %d MiB free for the history journal next to %s (disk full or read-only?)",
                         journal.RESERVE_BYTES // 2**20, self.journal_path)  # fmt: skip
         try:
-            records, skipped = journal.read(self.journal_path)
+            records, skipped = journal.read_all(self.journal_path)  # the journal and its extra files, in order
         except journal.JournalError as e:
             log.error("%s; its records stay there until it can be read", e)
             return
@@ -608,7 +697,7 @@ class StoreWriter:
             log.warning("history journal %s: %d damaged lines skipped (cut short or not Vigil's); %d records "
                         "to write", self.journal_path, skipped, len(records))  # fmt: skip
         if not records:
-            if skipped or self.journal_path.exists():
+            if skipped or journal.files(self.journal_path):
                 self._remove_journal()
             return
         log.info("history journal %s: writing %d records not written at the last stop", self.journal_path,
@@ -637,6 +726,8 @@ class StoreWriter:
                 self.written_total += 1
                 if self._maintenance is not None:
                     self._maintenance.note_committed([r])
+            except _Abandoned:
+                raise
             except Exception as e:
                 if is_transient(e):
                     self._last_exc = e
@@ -662,6 +753,8 @@ class StoreWriter:
                 rows = by_type.pop(typ, None)
                 if rows:
                     handler(conn, rows)
+            if self._spilled:
+                raise _Abandoned  # rolled back: stop() has these rows in the journal already
         for typ, rows in by_type.items():  # unknown record types: a programming error, say so once per batch
             self.rejected_total += len(rows)
             self.written_total -= len(rows)  # the caller counts the whole batch as written

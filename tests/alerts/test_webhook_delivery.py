@@ -229,7 +229,9 @@ def test_engine_backlog_survives_a_restart_with_the_receiver_down_then_up(tmp_pa
         wait_for(lambda: hook.alerts(), what="the alert delivered after the restart")
         body = hook.alerts()[0]
         assert body["annotations"]["alert_id"] == alert.id and "endsAt" not in body
-        assert [a.id for a in e2.active()] == [alert.id]  # the same alarm continues
+        # the same alarm continues (other alerts, e.g. a history store slow to open on a loaded machine, may join)
+        offline = [a.id for a in e2.active() if a.alertname == alert.alertname]
+        assert offline == [alert.id], e2.active()
     finally:
         e2.stop()
         store.stop()

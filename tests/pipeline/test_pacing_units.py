@@ -9,9 +9,11 @@ import time
 
 import pytest
 
+from app.pipeline import playlist
 from app.pipeline.bitstream import annexb_codec, annexb_codecs
 from app.pipeline.pacing import Pacer
 from app.pipeline.playlist import MAX_PLAYLIST_BYTES, read_playlist
+from probes import http as probes_http
 
 # ---------------------------------------------------------------------- pacing
 
@@ -239,3 +241,56 @@ def test_playlist_redirects_stay_on_the_camera_and_are_bounded():
             peer.elsewhere = other.url("/ok")
             assert read_playlist(peer.url("/elsewhere")) is None
             assert other.connections == 0
+
+
+def test_a_redirect_to_the_cameras_default_port_spelled_out_is_followed(monkeypatch):
+    """http://cam/ and http://cam:80/ are one origin (RFC 6454), as for the probes. The test cannot own
+    port 80, so connections to it are routed to the peer's port: the URLs and the rule are the real ones."""
+    create_connection = socket.create_connection
+
+    def port_80_to_the_peer(address, *args, **kwargs):
+        host, port = address
+        return create_connection((host, peer.port if port == 80 else port), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", port_80_to_the_peer)
+    with _peer_serving_media() as peer:
+        peer.elsewhere = "http://127.0.0.1:80/ok"
+        info = read_playlist("http://127.0.0.1/elsewhere")  # implicit port 80 -> explicit :80
+        assert info is not None and info.target_s == 6.0
+        peer.elsewhere = "http://127.0.0.1/ok"
+        info = read_playlist("http://127.0.0.1:80/elsewhere")  # and back
+        assert info is not None and info.target_s == 6.0
+        assert peer.paths == ["/elsewhere", "/ok", "/elsewhere", "/ok"]
+        peer.elsewhere = "http://127.0.0.1:8080/ok"  # another port is still another host
+        assert read_playlist("http://127.0.0.1/elsewhere") is None
+        assert peer.paths[-1] == "/elsewhere"
+
+
+@pytest.mark.parametrize(
+    ("current", "location", "hops"),
+    [
+        ("http://cam/live.m3u8", "http://cam:80/a.m3u8", 0),
+        ("http://cam:80/live.m3u8", "http://cam/a.m3u8", 0),
+        ("https://cam/live.m3u8", "https://cam:443/a.m3u8", 0),
+        ("https://cam/live.m3u8", "http://cam:443/a.m3u8", 0),
+        ("http://cam/live.m3u8", "https://cam/a.m3u8", 0),
+        ("http://cam/live.m3u8", "http://cam:8080/a.m3u8", 0),
+        ("http://CAM/live.m3u8", "HTTP://cam/a.m3u8", 0),
+        ("http://cam/live.m3u8", "/other/a.m3u8", 0),
+        ("http://cam/live.m3u8", "  a.m3u8 ", 4),
+        ("http://cam/live.m3u8", "a.m3u8", 5),
+        ("http://cam/live.m3u8", "", 0),
+        ("http://cam/live.m3u8", None, 0),
+        ("http://cam/live.m3u8", "//elsewhere/a.m3u8", 0),
+        ("http://user:pw@cam/live.m3u8", "http://cam/a.m3u8", 0),
+    ],
+)
+def test_the_playlist_read_follows_exactly_the_redirects_the_probes_follow(current, location, hops):
+    """The pipeline sits below the probes and keeps its own copy of their redirect rule: the same one."""
+    expected, refused = probes_http.redirect_target(current, location, hops)
+    try:
+        got = playlist.redirect_target(current, location, hops)
+    except ValueError:
+        got = ""
+    assert (got, bool(got)) == (expected, not refused)
+    assert playlist.REDIRECT_STATUSES == probes_http._REDIRECTS and playlist.MAX_REDIRECTS == probes_http.MAX_REDIRECTS

@@ -149,6 +149,10 @@ def test_json_device_evaluation_never_raises(doc, fields):
         assert all(isinstance(v, float) for v in metrics.values())
         assert all(isinstance(v, str) for v in labels.values()) and isinstance(state, str)
         for p in problems:
+            # the operator's own field names and paths are quoted in the words ("AError: not in the response"):
+            # only the rest of the message must be free of exception names
+            for name in sorted((*fields, *fields.values()), key=len, reverse=True):
+                p = p.replace(name, "field") if name.strip() else p
             assert_words(p)
     assert to_number(doc) is None or isinstance(to_number(doc), float)
 

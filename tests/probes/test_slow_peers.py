@@ -164,3 +164,43 @@ def test_fan_out_follows_same_host_redirects_within_the_limit(peer, other):
     assert loop.error.startswith("too many redirects (limit 5)"), loop.error
     assert elsewhere.error.startswith(f"redirect to another host refused: http://127.0.0.1:{other.port}/ok")
     assert other.connections == 0
+
+
+def _wait_for(cond, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_closing_the_fan_out_client_mid_batch_is_bounded_and_cuts_the_batch(peer):
+    """close() comes from the GUI thread (a config change): it must not wait for a batch that would hold
+    the client for 32 / 4 x 60 s against a server trickling every body; the client works again after."""
+    client = FanOutClient(peer.base_url, parallelism=4, timeout=30, deadline_s=60)
+    out: dict = {}
+
+    def batch():
+        out["results"] = client.get_many([f"/trickle-body/{i}" for i in range(32)])  # no stop callable
+
+    t = threading.Thread(target=batch, daemon=True)
+    try:
+        t.start()
+        assert _wait_for(lambda: peer.connections >= 4, 10), peer.connections  # four requests mid-body
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        client.close()
+        took = time.monotonic() - t0
+        assert took < 5, took  # hang check, loose: close waits at most ~1 s for the batch
+        t.join(10)
+        assert not t.is_alive()  # the batch ended too, cut by close(), not by its 60 s deadlines
+        results = out["results"]
+        assert len(results) == 32 and all(r.error == "stopped" and r.body == b"" for r in results), {
+            r.error for r in results
+        }
+        assert peer.connections == 4  # the queued requests were never sent
+        [again] = client.get_many(["/ok"])  # a closed client may be used again
+        assert again.ok and b"Streaming" in again.body, again.error
+    finally:
+        client.close()

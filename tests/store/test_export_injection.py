@@ -61,3 +61,38 @@ def test_exported_csv_never_starts_a_text_cell_with_a_formula_and_keeps_numeric_
     # JSON is data for programs, not a spreadsheet: unchanged
     doc = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert doc["events"][0]["camera_id"] == cam and doc["alerts"][0]["summary"] == f"{FORMULA} is offline"
+
+
+def test_alarm_history_csv_writes_every_hostile_text_as_text_and_keeps_the_unix_time_a_number(tmp_path):
+    """The Alarm history window's Export CSV (app.alerts.history): camera name, group, summary, notes and
+    operator names come from devices and people; none may reach a spreadsheet as a formula."""
+    from app.alerts.history import AlarmFilter, filter_alarms, write_alarms_csv
+    from app.store import repository
+
+    store = Store(sqlite_url(tmp_path / "history.sqlite3"), periodic_maintenance=False)
+    store.start()
+    try:
+        assert store.wait_ready(60), store.status().message
+        store.record_alert(AlertRecord("a1", "CameraOffline", "gate", "CRITICAL", "resolved", f"{FORMULA} is offline",
+                                       T0, T0 + 60, acknowledged_at=T0 + 5, acknowledged_by="@dewi",
+                                       ack_note="-1+1 sent", resolved_at=T0 + 60, resolved_by="+op",
+                                       resolve_note="=1+1", labels=(("group", "\tDepot"), ("name", FORMULA)),
+                                       shelved_by="\rbudi", shelve_note="@here"))  # fmt: skip
+        assert store.flush(30)
+        rows = store.query(repository.alerts, T0 - 10, T0 + 120).result(30)
+    finally:
+        store.stop()
+    out = tmp_path / "alarms.csv"
+    assert write_alarms_csv(out, filter_alarms(rows, AlarmFilter())) == 1
+    with open(out, newline="", encoding="utf-8") as f:
+        header, *cells = list(csv.reader(f))
+    assert len(cells) == 1
+    for name, cell in zip(header, cells[0], strict=True):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "\x00")), (name, cell)
+    with open(out, newline="", encoding="utf-8") as f:
+        (row,) = csv.DictReader(f)
+    assert row["camera"] == "'" + FORMULA and row["group"] == "'\tDepot"
+    assert row["summary"] == f"'{FORMULA} is offline" and row["close_note"] == "'=1+1"
+    assert (row["acknowledged_by"], row["ack_note"]) == ("'@dewi", "'-1+1 sent")
+    assert (row["closed_by"], row["shelved_by"], row["shelve_note"]) == ("'+op", "'\rbudi", "'@here")
+    assert float(row["raised_unix"]) == T0 and row["raised"].startswith("2023-11-14T")  # numbers stay numbers

@@ -69,7 +69,7 @@ def test_stop_with_a_locked_database_keeps_the_rows_and_the_next_start_writes_th
     caplog.set_level(logging.INFO)
     path = tmp_path / "h.sqlite3"
     records = mixed_records(262)  # 270 records, as many as the acceptance run lost
-    first = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100), periodic_maintenance=False)
+    first = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100), periodic_maintenance=False, busy_grace_s=0)
     first.start()
     assert first.wait_ready(60), first.status().message
     locker = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -195,8 +195,6 @@ def test_stop_on_a_full_disk_uses_the_reserve_and_the_next_start_writes_every_ro
     """The usual case: the database's own disk filled up, and the journal lives next to it."""
     caplog.set_level(logging.INFO)
     with tiny_disk(tmp_path, size_mb=16) as disk:
-        if disk is None:
-            pytest.fail("this test needs root and tmpfs (mount -t tmpfs): the CI container has both")
         path = disk / "full.sqlite3"
         first = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100), periodic_maintenance=False)
         first.start()
@@ -220,3 +218,77 @@ def test_stop_on_a_full_disk_uses_the_reserve_and_the_next_start_writes_every_ro
         finally:
             second.stop()
         assert count_rows(path) == 992
+
+
+def test_a_journal_that_cannot_be_read_is_never_replaced_and_the_next_start_writes_both_in_order(tmp_path, caplog):
+    """The old journal is unreadable at stop for real (its folder is not reachable: a symbolic link that
+    loops, ELOOP, as an unmounted or failing disk would be): the stop's records go to a file next to it,
+    and once the old one can be read again the next start writes the old records, then the new ones."""
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "h.sqlite3"
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    old = [CameraRecord("gate", "Gate", "", T0), AlertRecord("a-1", "CameraOffline", "gate", "CRITICAL", "active",
+                                                           "Gate is offline", T0, T0)]  # fmt: skip
+    journal.write(vault / "j.jsonl", old, keep_existing=False)
+    (tmp_path / "disk").symlink_to("disk")  # a loop: every path through it fails with ELOOP
+    jpath = tmp_path / "h.sqlite3.unwritten.jsonl"
+    jpath.symlink_to(tmp_path / "disk" / "j.jsonl")
+    with pytest.raises(journal.JournalError, match="cannot read"):
+        journal.read(jpath)
+
+    first = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100), periodic_maintenance=False, busy_grace_s=0)
+    first.start()
+    assert first.wait_ready(60), first.status().message
+    assert "its records stay there until it can be read" in caplog.text
+    locker = sqlite3.connect(path, isolation_level=None, timeout=30)
+    locker.execute("BEGIN EXCLUSIVE")
+    new = [AlertRecord("a-1", "CameraOffline", "gate", "CRITICAL", "resolved", "Gate is offline", T0, T0 + 60,
+                       resolved_at=T0 + 60), HealthSampleRecord("gate", T0 + 61, "LIVE")]  # fmt: skip
+    try:
+        for r in new:
+            assert first.submit(r)
+        wait_for(lambda: "locked" in first.status().last_error, what="the writer to report the lock")
+        first.stop()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert first.status().journaled == 2
+    assert jpath.is_symlink() and (vault / "j.jsonl").is_file()  # the unreadable journal is left as it was
+    files = journal.files(jpath)
+    assert files[0] == jpath and len(files) == 2, files
+    assert journal.read(files[1]) == (new, 0)
+    assert stat.S_IMODE(files[1].stat().st_mode) == 0o600
+    assert "it is kept as it is" in caplog.text
+
+    (tmp_path / "disk").unlink()
+    (tmp_path / "disk").symlink_to("vault")  # the old journal's disk is back
+    assert journal.read_all(jpath) == (old + new, 0)
+    second = Store(sqlite_url(path), StoreSettings(busy_timeout_ms=100), periodic_maintenance=False)
+    second.start()
+    try:
+        assert second.wait_ready(60) and second.flush(60), second.status()
+        assert second.status().replayed == 4
+        alerts = second.query(repository.alerts, T0 - 1, T0 + 100).result(30)
+        assert [a.status for a in alerts] == ["resolved"]  # the newer state written last: order kept
+        assert count_rows(path) == 1 and count_rows(path, "cameras") == 1
+    finally:
+        second.stop()
+    assert journal.files(jpath) == []  # all replayed: the journal and the extra file are gone
+
+
+def test_an_unreadable_journal_is_kept_and_new_records_go_next_to_it(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.mkdir()  # something that is not a readable journal stands at its name (EISDIR)
+    with pytest.raises(journal.JournalError):
+        journal.read_all(path)
+    a, b = [HealthSampleRecord("gate", T0, "LIVE")], [HealthSampleRecord("gate", T0 + 1, "LIVE")]
+    assert journal.write(path, a, keep_existing=True) == -1
+    assert journal.write(path, b, keep_existing=True) == -1  # extra files exist: never merged into them
+    assert path.is_dir()
+    extras = journal.files(path)[1:]
+    assert [journal.read(p)[0] for p in extras] == [a, b]
+    path.rmdir()
+    assert journal.read_all(path) == (a + b, 0)
+    assert journal.write(path, a + b, keep_existing=False) == 2  # all of them read: one journal again
+    assert journal.files(path) == [path] and journal.read(path) == (a + b, 0)

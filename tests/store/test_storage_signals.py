@@ -20,8 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from app.config import StoreSettings
 from app.store import Store
 from app.store.db import sqlite_url
@@ -96,8 +94,6 @@ class Child:
 
 def test_vigil_survives_a_full_read_only_and_truncated_database_disk(tmp_path):
     with tiny_disk(tmp_path, size_mb=16) as disk:
-        if disk is None:
-            pytest.fail("this test needs root and tmpfs (mount -t tmpfs): the CI container has both")
         child = Child(tmp_path, disk)
         ballast = None
         try:
@@ -177,14 +173,22 @@ def test_a_wal_database_of_an_older_vigil_is_switched_once_no_one_else_has_it_op
     store.start()
     try:
         assert store.submit(CameraRecord("gate", "Gate"))
+        # the writer sets the words before the count (it used to count first: 2 of ~105 runs read the status
+        # in between and saw "history starting" here), so the count is a safe moment to read the sentence
         wait_for(lambda: store.status().failed_attempts >= 1, what="a refused open")
-        assert not store.ready and "cannot open the database" in store.status().message
+        st = store.status()
+        assert not store.ready and "cannot open the database" in st.message, st
         other.execute("COMMIT")
         other.close()
         assert store.wait_ready(60), store.status().message
         assert store.flush(60)
-        assert count_rows(path, "cameras") == 1
+        # before any connection of the test's own opens the file (count_rows below): what the switch left
         assert not [n for n in os.listdir(tmp_path) if n.endswith(("-wal", "-shm"))], os.listdir(tmp_path)
-        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not WAL on disk
+        assert count_rows(path, "cameras") == 1
+        check = sqlite3.connect(path)
+        try:  # a new connection reads the mode on disk: not WAL any more ("delete": TRUNCATE is per connection)
+            assert check.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        finally:
+            check.close()
     finally:
         store.stop()
