@@ -57,8 +57,10 @@ import aiohttp
 from aiohttp import http_exceptions
 from yarl import URL
 
+from app.redirects import REDIRECT_STATUSES as _REDIRECTS
+from app.redirects import redirect_target
 from app.secrets import mask_url
-from probes.http import HttpResult, redirect_target
+from probes.http import HttpResult
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,6 @@ _KEEPALIVE_S = 120.0
 _STOP_POLL_S = 0.05  # how often a running batch looks at its stop flag and at close()
 _CLOSE_WAIT_S = 1.0  # the most close() waits for a running batch to let go of the client
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DISCONNECTED = "connection closed by the server without an answer"
 _TRUNCATED = "connection closed by the server before the response was complete"
 

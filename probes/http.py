@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -53,14 +53,13 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_auth_from_url
 from urllib3 import exceptions as u3
 
+from app.redirects import MAX_REDIRECTS, redirect_target
+from app.redirects import REDIRECT_STATUSES as _REDIRECTS
 from app.secrets import mask_url
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-MAX_REDIRECTS = 5
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _WATCHDOG_IDLE_S = 0.5  # the watchdog thread ends after this long with nothing to watch
 
 BROKE_OFF = "the server broke off the answer mid-body"
@@ -275,34 +274,6 @@ def make_session(pool_size: int = 10) -> requests.Session:
 
 
 # ---------------------------------------------------------------------- redirects
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of *url* with the scheme's default port filled in (RFC 6454 origin)."""
-    p = urlsplit(url)
-    scheme = p.scheme.lower()
-    try:
-        port = p.port
-    except ValueError:
-        port = None
-    return scheme, (p.hostname or "").lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
-
-
-def redirect_target(current: str, location: str | None, hops_done: int) -> tuple[str, str]:
-    """Where a 3xx from *current* may go: ``(next_url, "")``, or ``("", refusal in words)``.
-
-    Followed only to the same scheme, host and port, and at most :data:`MAX_REDIRECTS` times (the
-    *hops_done* so far); URLs in the words are masked."""
-    if not location:
-        return "", "redirect without a Location header"
-    if hops_done >= MAX_REDIRECTS:
-        return "", f"too many redirects (limit {MAX_REDIRECTS}), the last to {mask_url(urljoin(current, location))}"
-    target = urljoin(current, location.strip())
-    if origin(target) != origin(current):
-        return "", (
-            f"redirect to another host refused: {mask_url(target)} (only the same scheme, host and port are followed)"
-        )
-    return target, ""
 
 
 # ---------------------------------------------------------------------- the GET

@@ -23,6 +23,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+from app.redirects import MAX_REDIRECTS, REDIRECT_STATUSES, origin
+from app.redirects import redirect_target as _redirect_rule
+
 log = logging.getLogger(__name__)
 
 MAX_PLAYLIST_BYTES = 1 << 20  # a live playlist is a few KiB; a peer sending more is not one
@@ -44,34 +47,12 @@ class PlaylistInfo:
     next_sequence: int = 0  # EXT-X-MEDIA-SEQUENCE + segments listed: grows while the packager publishes
 
 
-# The redirect rule of probes/http.py, kept identical (tests/pipeline/test_pacing_units.py compares them): the
-# pipeline sits below the probes and cannot import them. At most MAX_REDIRECTS hops, these status codes, and
-# only to the same RFC 6454 origin, the scheme's default port filled in (http://cam/ and http://cam:80/ are one).
-MAX_REDIRECTS = 5
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of *url* with the scheme's default port filled in (RFC 6454 origin)."""
-    p = urlsplit(url)
-    scheme = p.scheme.lower()
-    try:
-        port = p.port
-    except ValueError:
-        port = None
-    return scheme, (p.hostname or "").lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
-
-
 def redirect_target(current: str, location: str | None, hops_done: int) -> str:
-    """Where a redirect from *current* goes; ValueError (no URL in it) where it is refused."""
-    if not location:
-        raise ValueError("redirect without a Location header")
-    if hops_done >= MAX_REDIRECTS:
-        raise ValueError(f"more than {MAX_REDIRECTS} redirects")
-    target = urljoin(current, location.strip())
-    if origin(target) != origin(current):
-        raise ValueError("redirect to another host refused")
+    """Where a redirect from *current* goes, by the one rule (app.redirects); ValueError with its words (URLs
+    masked) where it is refused."""
+    target, refused = _redirect_rule(current, location, hops_done)
+    if refused:
+        raise ValueError(refused)
     return target
 
 

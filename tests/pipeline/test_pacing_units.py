@@ -286,7 +286,7 @@ def test_a_redirect_to_the_cameras_default_port_spelled_out_is_followed(monkeypa
     ],
 )
 def test_the_playlist_read_follows_exactly_the_redirects_the_probes_follow(current, location, hops):
-    """The pipeline sits below the probes and keeps its own copy of their redirect rule: the same one."""
+    """The pipeline sits below the probes and cannot import them: it follows the one rule (app.redirects) too."""
     expected, refused = probes_http.redirect_target(current, location, hops)
     try:
         got = playlist.redirect_target(current, location, hops)
