@@ -111,7 +111,7 @@ class VigilCollector(Collector):
             "vigil_camera_condition", "Picture/stream condition active (1) or not (0)", labels=[*_CAM, "condition"]
         )
         gauges = {
-            "fps_received": GaugeMetricFamily("vigil_camera_fps_received", "Video packets per second", labels=_CAM),
+            "fps_received": GaugeMetricFamily("vigil_camera_fps_received", "Stream frame rate", labels=_CAM),
             "fps_decoded": GaugeMetricFamily("vigil_camera_fps_decoded", "Frames decoded per second", labels=_CAM),
             "bitrate_bps": GaugeMetricFamily("vigil_camera_bitrate_bps", "Video bitrate, bits per second", labels=_CAM),
             "latency_ms": GaugeMetricFamily("vigil_camera_latency_seconds", "Packet to frame latency", labels=_CAM),

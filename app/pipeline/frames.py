@@ -121,6 +121,83 @@ class RateMeter:
         self._start = None
 
 
+class FrameRateMeter:
+    """The frame rate a stream carries: pictures received in the last ``window_s`` seconds (by the clock),
+    measured over the stream time their timestamps span.
+
+    A count by the clock alone reads the delivery, not the stream: a TCP source that stalls 2 s and then
+    delivers the backlog read 18 then 39 fps for a 30 fps camera, and a reopen (a codec switch) read 10 for
+    a 15 fps one, while the camera never changed. With timestamps, a backlog counts at its own rate and a
+    gap between two connections is not stream time; a picture that never came (UDP loss, an encoder
+    dropping frames) still lowers the figure, because the timestamps around it span its time. A stall is
+    told apart by the clock: nothing received in the window reads 0.
+
+    Timestamps are split into *runs* at every (re)open (:meth:`new_run`) and at a jump (backwards, or
+    forward more than the window: a discontinuity, a camera's clock reset); a picture without a timestamp,
+    or a window whose timestamps span no time, falls back to the count by the clock (:class:`RateMeter`).
+    One writer thread calls :meth:`add`; readers call :meth:`rate` on a copy.
+    """
+
+    __slots__ = ("_clock", "_events", "_last_pts", "_run", "_window")
+
+    BACK_JUMP_S = 1.0  # a timestamp this far behind the last one starts a new run (B-frames reorder less)
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self._window = window_s
+        self._events: deque[tuple[float, float | None, int]] = deque()
+        self._clock = RateMeter(window_s)
+        self._run = 0
+        self._last_pts: float | None = None
+
+    def new_run(self) -> None:
+        """The next picture's timestamp is not continuous with the last one (a new connection)."""
+        self._run += 1
+        self._last_pts = None
+
+    def add(self, pts_s: float | None, now: float | None = None) -> None:
+        t = time.monotonic() if now is None else now
+        self._clock.add(1.0, t)
+        if pts_s is not None and self._last_pts is not None:
+            step = pts_s - self._last_pts
+            if step < -self.BACK_JUMP_S or step > self._window:
+                self._run += 1
+        if pts_s is not None:
+            self._last_pts = pts_s
+        self._events.append((t, pts_s, self._run))
+        cutoff = t - self._window
+        ev = self._events
+        while ev and ev[0][0] < cutoff:
+            ev.popleft()
+
+    def rate(self, now: float | None = None) -> float:
+        t = time.monotonic() if now is None else now
+        cutoff = t - self._window
+        runs: dict[int, list[float]] = {}
+        frames = 0
+        for ts, pts, run in list(self._events):
+            if ts < cutoff:
+                continue
+            frames += 1
+            if pts is None:
+                return self._clock.rate(t)
+            runs.setdefault(run, []).append(pts)
+        if frames == 0:
+            return 0.0
+        intervals, span = 0, 0.0
+        for stamps in runs.values():
+            if len(stamps) >= 2:
+                intervals += len(stamps) - 1
+                span += max(stamps) - min(stamps)
+        if intervals == 0 or span <= 0.0 or intervals / span > 1000.0:
+            return self._clock.rate(t)
+        return intervals / span
+
+    def reset(self) -> None:
+        self._events.clear()
+        self._clock.reset()
+        self.new_run()
+
+
 def fit_size(src_w: int, src_h: int, box_w: int, box_h: int) -> tuple[int, int]:
     """Largest even size with the source's aspect ratio inside the box (never upscales past source x2)."""
     if src_w <= 0 or src_h <= 0 or box_w <= 0 or box_h <= 0:

@@ -40,7 +40,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from app.pipeline.bitstream import annexb_codecs
-from app.pipeline.frames import DISPLAY_PIXEL_FORMAT, Frame, LatestFrameSlot, RateMeter, fit_size
+from app.pipeline.frames import DISPLAY_PIXEL_FORMAT, Frame, FrameRateMeter, LatestFrameSlot, RateMeter, fit_size
 from app.pipeline.pacing import Pacer
 from app.pipeline.playlist import read_playlist
 from app.pipeline.source import (
@@ -332,7 +332,7 @@ class CameraPipeline:
         self._frames_decoded = 0
         self._decode_errors = 0
         self._keyframe_interval = 0.0
-        self._rx_video = RateMeter()
+        self._rx_video = FrameRateMeter()  # the stream's frame rate, by its timestamps
         self._rx_bytes = RateMeter()
         self._decoded = RateMeter()
         self._last_frame_at = 0.0  # monotonic; also reset at each connect (the stall timer starts there)
@@ -675,6 +675,8 @@ class CameraPipeline:
                 for meter in (self._rx_video, self._rx_bytes, self._decoded):
                     meter.reset()
                 self._last_frame_at = time.monotonic()  # stall timer starts at connect (a reopen keeps it)
+            else:
+                self._rx_video.new_run()  # the reopened stream's timestamps may start anywhere
             self._last_keyframe_at = 0.0
             self._stream_change = ""
             self._connected = True
@@ -820,7 +822,7 @@ class CameraPipeline:
                 pts_moved = pts_moved or (last_vpts is not None and packet.pts is not None and packet.pts != last_vpts)
                 last_vpts = packet.pts
                 if not same_picture:
-                    self._rx_video.add(1.0, now)
+                    self._rx_video.add(packet.pts * vtick if packet.pts is not None and vtick else None, now)
                 if is_key and not same_picture:
                     # the interval the stream says (its timestamps), else the one the clock saw (arrival jitter:
                     # a 10 fps MJPEG camera read 0.08-0.11 s under load)

@@ -10,7 +10,7 @@ import pytest
 
 from app.config import AppConfig, CameraConfig, ConfigError, load_config, parse_config, save_config
 from app.logs import ScrubSecrets
-from app.pipeline.frames import Frame, LatestFrameSlot, RateMeter, fit_size
+from app.pipeline.frames import Frame, FrameRateMeter, LatestFrameSlot, RateMeter, fit_size
 from app.pipeline.pipeline import backoff_delay
 from app.pipeline.source import SourceError, build_spec, classify_error, demo_outage_active
 from app.pipeline.state import StreamState
@@ -133,6 +133,52 @@ def test_rate_meter_window():
         m.add(1, now=i * 0.1)  # 10 events/s for 10 s
     assert m.rate(now=10.0) == pytest.approx(10, rel=0.05)
     assert m.rate(now=30.0) == 0.0
+
+
+def test_frame_rate_reads_the_stream_not_the_delivery():
+    m = FrameRateMeter(window_s=5)
+    # 30 fps for 10 s; pictures 4.0-6.0 s arrive together at 6.0 s (a TCP stall and its backlog)
+    for i in range(300):
+        pts = i / 30
+        m.add(pts, now=6.0 if 4.0 <= pts < 6.0 else pts)
+        if pts >= 6.0:
+            assert m.rate(now=pts) == pytest.approx(30, rel=0.02), pts
+    clock = RateMeter(window_s=5)
+    for i in range(300):
+        pts = i / 30
+        clock.add(1, now=6.0 if 4.0 <= pts < 6.0 else pts)
+    assert clock.rate(now=6.5) > 1.1 * 30  # what the clock alone read: the backlog counted as a burst
+    assert m.rate(now=30.0) == 0.0  # nothing received in the window: a stall reads 0
+
+
+def test_frame_rate_gap_between_connections_is_not_stream_time():
+    m = FrameRateMeter(window_s=5)
+    for i in range(45):
+        m.add(100 + i / 15, now=i / 15)  # 15 fps for 3 s
+    m.new_run()  # a 1.5 s reopen; the new stream's timestamps start at 0
+    for i in range(30):
+        m.add(i / 15, now=4.5 + i / 15)
+    assert m.rate(now=6.5) == pytest.approx(15, rel=0.02)
+    m2 = FrameRateMeter(window_s=5)
+    for i in range(150):
+        m2.add(i / 15 if i < 75 else 500 + i / 15, now=i / 15)  # a jump without a reopen (a discontinuity)
+    assert m2.rate(now=7.0) == pytest.approx(15, rel=0.02)
+
+
+def test_frame_rate_lost_pictures_and_missing_timestamps():
+    m = FrameRateMeter(window_s=5)
+    for i in range(150):
+        if i % 3 != 2:  # a third of the pictures never arrive (UDP loss, an encoder dropping frames)
+            m.add(i / 15, now=i / 15)
+    assert m.rate(now=10.0) == pytest.approx(10, rel=0.05)
+    untimed = FrameRateMeter(window_s=5)
+    for i in range(100):
+        untimed.add(None, now=i * 0.1)
+    assert untimed.rate(now=10.0) == pytest.approx(10, rel=0.05)  # the clock's count
+    frozen = FrameRateMeter(window_s=5)
+    for i in range(100):
+        frozen.add(0.0, now=i * 0.1)  # every picture stamped 0: the timestamps span no time
+    assert frozen.rate(now=10.0) == pytest.approx(10, rel=0.05)
 
 
 @pytest.mark.parametrize(
