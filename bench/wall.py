@@ -99,6 +99,7 @@ def child(args) -> int:
             loop_p50_ms=round(pct(0.50), 2), loop_p99_ms=round(pct(0.99), 2),
             loop_max_ms=round(lat[-1], 1) if lat else 0,
         )  # fmt: skip
+        win.allow_close()  # Vigil's own quit: the window's close question (wall.confirm_close) must not veto it
         app.quit()
 
     QTimer.singleShot(int(args.warmup * 1000), begin)
