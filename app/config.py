@@ -19,12 +19,16 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.keystore import Keystore, SecretStoreError, references_in, resolve_secrets, strip_secrets
+from app.layouts import LAYOUTS, unknown_layout_words
 from app.secrets import MISSING_WORDS, mask_url
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "file", "lavfi", "demo")
+# what an operator is told a camera URL may be (the internal lavfi:/demo: sources are not advertised)
+URL_KINDS_WORDS = ("use an rtsp:// or rtsps:// camera stream, an rtmp:// or rtmps:// stream, an http:// or "
+                   "https:// HLS playlist (.m3u8), or a file:// video file")  # fmt: skip
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # the port a stream URL reaches when it names none
@@ -61,6 +65,9 @@ def slugify(text: str) -> str:
 class ThresholdTemplate(_Model):
     """Health thresholds shared by many cameras (the HLS packager monitor's "templates")."""
 
+    display_name: str = Field(
+        "", max_length=80, description="what the camera dialog and tiles call it; empty = words from the key"
+    )
     min_fps: float = Field(5.0, ge=0, le=240, description="LIVE below this received fps is LOW_FPS")
     freeze_threshold_ms: int = Field(
         5000, ge=200, le=600_000, description="picture unchanged this long while packets arrive = FROZEN"
@@ -78,6 +85,23 @@ class ThresholdTemplate(_Model):
     )
     timestamp_jump_s: float = Field(2.0, gt=0, le=3600, description="pts vs arrival clock gap = TIMESTAMP_JUMP")
     rate_hold_s: float = Field(5.0, ge=0, le=600, description="fps/bitrate out of band this long to report it")
+
+
+# words of a template key that are written in capitals ("TPL_LIVE_4K_HDR" -> "Live 4K HDR")
+_TEMPLATE_ACRONYMS = {"cctv", "hd", "hdr", "sd", "uhd", "fhd", "ptz", "ip", "tv", "hls", "rtsp", "rtmp", "anpr"}
+
+
+def template_words(key: str, template: ThresholdTemplate | None = None) -> str:
+    """The name an operator reads for a threshold template: its ``display_name``, else words made from the
+    key (``TPL_`` prefix dropped, ``_``/``-`` as spaces, known abbreviations and words with digits in
+    capitals, other words capitalised once): "TPL_LIVE_4K_HDR" -> "Live 4K HDR", "cctv" -> "CCTV". The
+    key stays what the config stores; this is only shown."""
+    if template is not None and template.display_name.strip():
+        return template.display_name.strip()
+    words = [w for w in re.split(r"[_\-\s]+", re.sub(r"^tpl[_\-]", "", key, flags=re.IGNORECASE)) if w]
+    out = [w.upper() if w.lower() in _TEMPLATE_ACRONYMS or any(c.isdigit() for c in w) else w.lower() for w in words]
+    text = " ".join(out) or key
+    return text[:1].upper() + text[1:]
 
 
 def default_templates() -> dict[str, ThresholdTemplate]:
@@ -167,10 +191,8 @@ class CameraConfig(_Model):
             return None if v == "" else v
         v = v.strip()
         scheme = v.split(":", 1)[0].lower() if ":" in v else ""
-        if scheme not in SUPPORTED_SCHEMES:
-            raise ValueError(
-                f"unsupported URL {mask_url(v)!r}: expected one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
-            )
+        if scheme not in SUPPORTED_SCHEMES:  # lavfi:/demo: stay accepted (tests, demo wall), never advertised
+            raise ValueError(f"{mask_url(v)!r} is not a stream address Vigil can open: {URL_KINDS_WORDS}")
         return v
 
     @field_validator("expected_renditions")
@@ -232,14 +254,32 @@ class WallPage(_Model):
     camera_ids: list[str] = Field(default_factory=list, description="tile order; '' = empty tile")
 
 
-LAYOUTS = {"1": (1, 1), "2x2": (2, 2), "3x3": (3, 3), "4x4": (4, 4), "5x5": (5, 5), "6x6": (6, 6),
-           "8x4": (8, 4), "8x8": (8, 8)}  # fmt: skip
+def _known_layout(v: str) -> str:
+    if v not in LAYOUTS:
+        raise ValueError(unknown_layout_words(v))
+    return v
+
+
+class ViewConfig(_Model):
+    """A named view shared by every workstation that uses this config (private ones: ``app/views.py``)."""
+
+    id: str = Field(..., min_length=1, max_length=64, description="stable id (views are renamed; ids are not)")
+    name: str = Field(..., min_length=1, max_length=80, description="what the Views menu shows")
+    layout: str = Field("2x2", description="a layout key of app/layouts.py (e.g. '1+5')")
+    camera_ids: list[str] = Field(default_factory=list, max_length=256, description="camera per tile; '' = empty")
+
+    _check_layout = field_validator("layout")(_known_layout)
 
 
 class WallConfig(_Model):
-    layout: Literal["1", "2x2", "3x3", "4x4", "5x5", "6x6", "8x4", "8x8"] = "3x3"
+    layout: str = Field("3x3", description="the all-cameras wall's layout, a key of app/layouts.py")
     pages: list[WallPage] = Field(default_factory=list, description="saved arrangement; empty = config order")
-    tour_seconds: float = Field(0.0, ge=0, le=3600, description="cycle pages every N s (0 = off)")
+    views: list[ViewConfig] = Field(
+        default_factory=list, max_length=500, description="named views every workstation of this config sees"
+    )
+    tour_seconds: float = Field(
+        0.0, ge=0, le=3600, description="cycle the views (pages when there is no view) every N s (0 = off)"
+    )
     confirm_close: bool = Field(True, description="closing the window asks first (a 24/7 wall must not vanish)")
     kiosk: bool = Field(False, description="the window cannot be closed from the desktop (stop Vigil from the OS)")
     tour_follows_alarms: bool = Field(
@@ -247,6 +287,41 @@ class WallConfig(_Model):
     )
     show_overlay: bool = True
     paint_fps: float = Field(30.0, ge=1, le=60, description="wall repaint timer rate")
+    ui_scale: int = Field(
+        0, ge=0, le=300,
+        description="interface size in percent (menus, docks, dialogs, status bar), 100-300; 0 = automatic from "
+        "the screen (its dpi, or its height for a 4K screen at 96 dpi: 2160 lines = 200 %)",
+    )  # fmt: skip
+    diagnostics: bool = Field(
+        False, description="the status bar also shows the wall's paint rate and Vigil's CPU and memory use"
+    )
+    replay_buffer_s: float = Field(
+        60.0, ge=0, le=300,
+        description="instant replay: seconds of each camera's tile stream kept in memory (0 = off; applies to "
+        "cameras started after the change)",
+    )  # fmt: skip
+    replay_max_mb: float = Field(
+        24.0, ge=1, le=512, description="instant replay: at most this many MiB of pictures kept per camera"
+    )
+
+    _check_layout = field_validator("layout")(_known_layout)
+
+    @field_validator("ui_scale")
+    @classmethod
+    def _ui_scale_percent(cls, v: int) -> int:
+        if v != 0 and v < 100:
+            raise ValueError(f"interface size {v} %: use 100 to 300 %, or 0 for automatic")
+        return v
+
+    @field_validator("views")
+    @classmethod
+    def _unique_view_ids(cls, v: list[ViewConfig]) -> list[ViewConfig]:
+        seen: set[str] = set()
+        for view in v:
+            if view.id in seen:
+                raise ValueError(f"two views have the id {view.id!r}: every view needs its own")
+            seen.add(view.id)
+        return v
 
 
 class PipelineSettings(_Model):

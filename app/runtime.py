@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.config import AppConfig, ConfigError, parse_config, save_config
 from app.paths import Paths
 from app.pipeline.supervisor import Supervisor, stream_changed
+from app.recording.replay import ReplayBuffers
 
 if TYPE_CHECKING:
     from app.alerts.service import AlertEngine
@@ -92,6 +93,8 @@ class Runtime:
     probes: ProbeScheduler | None = None
     metrics: MetricsExporter | None = None
     alerts: AlertEngine | None = None
+    # instant replay's in-memory rings, on every tile pipeline whatever else is composed (app/recording/replay.py)
+    replay: ReplayBuffers = field(init=False)
     stop_event: threading.Event = field(default_factory=threading.Event)
     # probe list for a config (probes.registry.build_probes): set by app.compose with the scheduler
     build_probes: Callable[[AppConfig], list] | None = None
@@ -100,6 +103,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor(self.config)
+        self.replay = ReplayBuffers(lambda: self.config.wall)  # read per pipeline made: a change applies at restart
+        self.supervisor.add_pipeline_hook(self.replay.attach)
 
     def services(self) -> list[tuple[str, Service]]:
         """The built services in start order, as (name, service) for logging; names are not for lookup."""
@@ -160,6 +165,7 @@ class Runtime:
                     raise ConfigError(str(e)) from None
             self.config = config
             self.supervisor.apply_config(config)  # cameras: start added, stop removed, restart changed streams
+            self.replay.prune({c.id for c in config.cameras if c.enabled})  # removed cameras' pictures go
             if self.motion is not None:
                 self.motion.apply_config(config)  # masks, zones, sensitivity of cameras already analysed
             if (

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.runtime import Runtime
 from widgets.main_window import MainWindow
-from widgets.theme import apply_theme
+from widgets.theme import apply_theme, apply_ui_scale
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
     app.setApplicationName("Vigil")
     app.setOrganizationName("Vigil")
     apply_theme(app)
+    apply_ui_scale(app, runtime.config.wall.ui_scale)  # before any window: every widget starts at its size
     window: MainWindow | None = None
     recordings = None
 
@@ -56,6 +57,7 @@ def run_gui(runtime: Runtime, duration: float = 0.0) -> int:
     runtime.start()
     try:
         window = MainWindow(runtime)
+        window.ui_scaler = lambda percent: apply_ui_scale(app, percent)  # View > Interface size
         from widgets.alarm_history import install_alarm_history_ui
         from widgets.alarm_panel import install_alarm_ui
         from widgets.history_view import install_history_ui

@@ -11,19 +11,12 @@ server's stream list) and cannot be swapped.
 
 from __future__ import annotations
 
-from app.config import LAYOUTS, WallPage
+from app.config import WallPage
+from app.layouts import NUMBER_KEY_LAYOUTS, layout_capacity, layout_grid
 
-LAYOUT_KEYS = ("1", "2x2", "3x3", "4x4", "5x5", "6x6", "8x4", "8x8")
-
-
-def layout_grid(layout: str) -> tuple[int, int]:
-    """(columns, rows) of a layout name."""
-    return LAYOUTS[layout]
-
-
-def layout_capacity(layout: str) -> int:
-    cols, rows = LAYOUTS[layout]
-    return cols * rows
+# the layouts the wall's number keys 1-8 pick; every layout (spanning ones too) is in app.layouts.LAYOUTS
+LAYOUT_KEYS = NUMBER_KEY_LAYOUTS
+__all__ = ["LAYOUT_KEYS", "WallArrangement", "is_status_id", "layout_capacity", "layout_grid"]
 
 
 class WallArrangement:
@@ -103,13 +96,70 @@ class WallArrangement:
         return True
 
     def sync_cameras(self, camera_ids: list[str]) -> None:
-        """Cameras were added/removed: removed ones leave an empty tile, new ones go to the end."""
+        """Cameras were added/removed: removed ones leave an empty tile, new ones take the first empty tiles
+        ('' gaps) in wall order, then go to the end (appending put a new camera on page 2 while page 1 had
+        free tiles). A camera already placed (e.g. on the empty tile the operator double-clicked) stays."""
         known = set(camera_ids)
         self.order = [c if c in known else "" for c in self.order]
         present = set(self.order)
-        self.order += [c for c in camera_ids if c not in present]
+        self._into_gaps([c for c in camera_ids if c not in present])
+        self._trim()
+
+    def _into_gaps(self, ids: list[str]) -> None:
+        """Put *ids* into the first empty tiles of the order, the rest at the end."""
+        gaps = (i for i, c in enumerate(self.order) if c == "")
+        for cid in ids:
+            i = next(gaps, None)
+            if i is None:
+                self.order.append(cid)
+            else:
+                self.order[i] = cid
+
+    def _trim(self) -> None:
         while self.order and self.order[-1] == "":
             self.order.pop()
+
+    def place(self, page: int, index: int, camera_id: str) -> bool:
+        """Put *camera_id* on tile *index* of *page* (a camera dragged from the camera tree).
+
+        A camera is never shown twice: one already elsewhere in the order SWAPS with the tile's camera
+        (the tile's camera takes the dragged camera's old tile, as a tile-to-tile drag does). A camera not
+        in the order (a named view may hold only some cameras) takes the tile, and the camera it replaces
+        goes to the first empty tile in wall order, else to the end: it is never dropped from the
+        arrangement, because an operator who puts one camera up does not expect another to vanish.
+        Dropping on a status tile's place puts the camera there and the status tiles move one on (they
+        follow the cameras). False when nothing changed (same tile, empty id, status id)."""
+        return self._put(page * self.capacity + index, [camera_id])
+
+    def fill_page(self, page: int, ids: list[str]) -> bool:
+        """Put *ids* (a group's cameras, in the order given) on *page* from its first tile.
+
+        The page's previous cameras move to the tiles the group's cameras left (in wall order); when the
+        group's cameras were not all in the order, the remaining ones go to the first empty tiles, then to
+        the end. A group larger than a page fills the page with its first cameras; the rest stay where
+        they are. False when nothing changed."""
+        return self._put(page * self.capacity, ids[: self.capacity])
+
+    def _put(self, start: int, ids: list[str]) -> bool:
+        ids = [c for c in dict.fromkeys(ids) if c and not is_status_id(c)]
+        if not ids:
+            return False
+        before = list(self.order)
+        end = start + len(ids)
+        if len(self.order) < end:
+            self.order += [""] * (end - len(self.order))
+        placed = set(ids)
+        # tiles outside the target range that the placed cameras leave, in wall order
+        vacated = [i for i, c in enumerate(self.order) if c in placed and not start <= i < end]
+        displaced = [c for c in self.order[start:end] if c and c not in placed]
+        for i in vacated:
+            self.order[i] = ""
+        self.order[start:end] = ids
+        for i, cid in zip(vacated, displaced, strict=False):
+            self.order[i] = cid
+        self._into_gaps(displaced[len(vacated) :])
+        self._trim()
+        return self.order != before
 
     def to_pages(self) -> list[WallPage]:
         """The camera order as saved pages (status tiles are not saved)."""

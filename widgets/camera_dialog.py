@@ -46,7 +46,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import AppConfig, CameraConfig, CameraRecordingSettings, ConfigError, MotionSettings, parse_config
+from app.config import (
+    AppConfig,
+    CameraConfig,
+    CameraRecordingSettings,
+    ConfigError,
+    MotionSettings,
+    parse_config,
+    template_words,
+)
 from app.pipeline.pipeline import _codec_label
 from app.pipeline.source import SourceError, build_spec, open_source
 from app.secrets import (
@@ -153,9 +161,10 @@ class CameraEditDialog(QDialog):
         self.transport.setCurrentText(cam.transport if cam else "tcp")
         self.enabled = QCheckBox("enabled")
         self.enabled.setChecked(cam.enabled if cam else True)
-        self.template = QComboBox()
-        self.template.addItems(sorted(config.templates))
-        self.template.setCurrentText(cam.template if cam else "default")
+        self.template = QComboBox()  # shown by name ("Live 4K HDR"); the key ("TPL_LIVE_4K_HDR") is what is stored
+        for key in sorted(config.templates, key=lambda k: template_words(k, config.templates[k]).lower()):
+            self.template.addItem(template_words(key, config.templates[key]), key)
+        self.template.setCurrentIndex(max(0, self.template.findData(cam.template if cam else "default")))
         # recording and motion: what an operator sets when adding a camera (the rest stays in the file)
         self._recording = cam.recording if cam else CameraRecordingSettings()
         self._motion = cam.motion if cam else MotionSettings()
@@ -180,7 +189,7 @@ class CameraEditDialog(QDialog):
         form.addRow("Password", password_row)
         form.addRow("Sub-stream URL", self.sub_url)
         form.addRow("RTSP transport", self.transport)
-        form.addRow("Thresholds", self.template)
+        form.addRow("Health rules", self.template)
         form.addRow("Recording", self.recording)
         form.addRow("Motion", motion_row)
         form.addRow("", self.enabled)
@@ -302,7 +311,7 @@ class CameraEditDialog(QDialog):
             "sub_url": self.full_url("sub_url") or None,
             "transport": self.transport.currentText(),
             "enabled": self.enabled.isChecked(),
-            "template": self.template.currentText(),
+            "template": self.template.currentData(),
             "recording": {**self._recording.model_dump(), "mode": self.recording.currentData()},
             "motion": {
                 **self._motion.model_dump(),

@@ -35,6 +35,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from app.pipeline.pipeline import CameraPipeline
 from app.pipeline.state import HealthSnapshot
 from app.pipeline.supervisor import Supervisor
+from app.recording.replay import ReplayPlayer, replay_label
 from widgets.degrade import DegradationPolicy, TileLoad, default_budget_fps, keyframes_only_plan, over_budget
 from widgets.tasks import TaskRunner
 from widgets.tile import TileWidget
@@ -55,6 +56,8 @@ class FrameService(QObject):
         self._demand: dict[Key, dict[int, tuple[int, int]]] = {}
         self._applied: dict[Key, tuple[CameraPipeline | None, tuple[int, int]]] = {}
         self._pipes: dict[Key, CameraPipeline] = {}
+        # camera id -> its instant replay (widgets/replay.py): pull takes that camera's frames from it instead
+        self.replays: dict[str, ReplayPlayer] = {}
         self.snapshots: dict[str, HealthSnapshot] = {}
         # the inputs of the keyframes-only plan (see the module docstring), and what was applied
         self.policy = DegradationPolicy()  # its degraded set: tiles that fall behind
@@ -139,16 +142,26 @@ class FrameService(QObject):
 
     # ------------------------------------------------------------------ paint timer
     def pull(self, tile: TileWidget, camera_id: str, variant: str = "tile") -> bool:
-        """Give *tile* the newest frame of (camera, variant) if it changed. True if it did."""
-        p = self._pipes.get((camera_id, variant))
-        if p is None:
-            return False
-        if tile.source is not p:  # a new pipeline restarts its sequence numbers
-            tile.source, tile.last_seq = p, 0
+        """Give *tile* the newest frame of (camera, variant) if it changed. True if it did.
+
+        While the camera replays, its frames come from the replay, whichever stream the view asked for (the
+        view's demand stays, so the live pipeline keeps scaling and live resumes with its newest frame). The
+        REPLAY badge is set with each replayed frame and cleared with the first live one: a tile never shows
+        a replayed picture without it. A replay that ended before live has a picture clears the tile."""
+        replay = self.replays.get(camera_id)
+        p = replay if replay is not None else self._pipes.get((camera_id, variant))
+        if p is None or tile.source is not p:
+            if tile.replay_text and replay is None:  # back to live: the last replayed picture is not live
+                tile.set_replay("")
+                tile.clear_picture()
+            if p is None:
+                return False
+            tile.source, tile.last_seq = p, 0  # a new source restarts its sequence numbers
         f = p.slot.peek(tile.last_seq)
         if f is None:
             return False
         tile.set_frame(f)
+        tile.set_replay(replay_label(f.wall_time) if f.wall_time is not None else "")
         return True
 
     def tick(self) -> None:

@@ -56,6 +56,23 @@ STATE_COLORS = {"LIVE": "#2e7d32", "CONNECTING": "#f9a825", "STALLED": "#ef6c00"
                 "ERROR": "#6a1b9a", "IDLE": "#455a64"}  # fmt: skip
 
 
+# the charts' titles: what is drawn and its unit, in words (the axis adds no SI factor of its own)
+CHART_TITLES = {"fps": "Frames per second", "bitrate": "Bitrate, Mbit/s", "latency": "Delay, ms", "states": "State"}
+# how the store condensed the samples of a range (app.store.repository.choose_resolution)
+RESOLUTION_WORDS = {"raw": "every sample", "1m": "averaged per minute", "1h": "averaged per hour"}
+
+
+def series_words(samples: int, resolution: str, changes: int, outages: int) -> str:
+    """ "720 samples (every sample), 3 changes of state, 1 outage": the status line under the charts."""
+
+    def n(k: int, one: str, many: str) -> str:
+        return f"{k} {one if k == 1 else many}"
+
+    how = RESOLUTION_WORDS.get(resolution, resolution)
+    return (f"{n(samples, 'sample', 'samples')} ({how}), {n(changes, 'change', 'changes')} of state, "
+            f"{n(outages, 'outage', 'outages')}")  # fmt: skip
+
+
 class HistoryView(QWidget):
     def __init__(self, store, cameras: list[tuple[str, str]], clock=time.time, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +81,7 @@ class HistoryView(QWidget):
         self._request = 0
         self.bundle = None
         self.summary_rows: tuple = ()
+        self.names = {cid: name for cid, name in cameras if name}  # summaries say names, not ids
         self._tasks = TaskRunner(parent=self, name="ui:history")  # hands the store's answers over; no threads
 
         self.camera = QComboBox(self)
@@ -83,10 +101,10 @@ class HistoryView(QWidget):
         self.plots: dict = {}  # name -> pyqtgraph PlotWidget
         charts = QWidget(self)
         cl = QVBoxLayout(charts)
-        for key, title in (("fps", "frames/s"), ("bitrate", "bitrate (Mb/s)"), ("latency", "latency (ms)"),
-                           ("states", "state")):  # fmt: skip
+        for key, title in CHART_TITLES.items():
             pw = _pg().PlotWidget(axisItems={"bottom": axis()})
             pw.setLabel("left", title)
+            pw.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)": the unit is in the title, in words
             pw.setMouseEnabled(y=False)
             if key == "states":
                 pw.setMaximumHeight(90)
@@ -96,10 +114,10 @@ class HistoryView(QWidget):
             self.plots[key] = pw
             cl.addWidget(pw)
         self.events = QTableWidget(0, 3, self)
-        self.events.setHorizontalHeaderLabels(["time", "change", "reason"])
+        self.events.setHorizontalHeaderLabels(["Time", "Change", "Why"])
         self.events.horizontalHeader().setStretchLastSection(True)
         self.summary = QTableWidget(0, 4, self)
-        self.summary.setHorizontalHeaderLabels(["camera", "down", "outages", "availability"])
+        self.summary.setHorizontalHeaderLabels(["Camera", "Time down", "Outages", "Available"])
         self.summary.horizontalHeader().setStretchLastSection(True)
         tabs = QTabWidget(self)
         tabs.addTab(charts, "Charts")
@@ -165,8 +183,8 @@ class HistoryView(QWidget):
                 self.events.setItem(i, j, QTableWidgetItem(text))
         r = b.availability.ratio
         self.availability.setText(f"availability {100 * r:.2f} %" if r is not None else "availability: no data")
-        self.status.setText(f"{len(b.series.points)} points ({b.series.resolution}), {len(b.events)} events, "
-                            f"{b.availability.outages} outages")  # fmt: skip
+        self.status.setText(series_words(len(b.series.points), b.series.resolution, len(b.events),
+                                         b.availability.outages))  # fmt: skip
 
     def _show_summary(self, req: int, rows) -> None:
         if req != self._request:
@@ -175,7 +193,8 @@ class HistoryView(QWidget):
         self.summary.setRowCount(len(rows))
         for i, a in enumerate(rows):
             ratio = "" if a.ratio is None else f"{100 * a.ratio:.2f} %"
-            for j, text in enumerate((a.camera_id, f"{a.down_s / 60:.1f} min", str(a.outages), ratio)):
+            name = self.names.get(a.camera_id, a.camera_id)
+            for j, text in enumerate((name, f"{a.down_s / 60:.1f} min", str(a.outages), ratio)):
                 self.summary.setItem(i, j, QTableWidgetItem(text))
 
 

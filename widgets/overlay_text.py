@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from app.pipeline.state import HealthSnapshot, StreamState, describe_bitrate
+from app.pipeline.state import HealthSnapshot, StreamState
 from app.textsafe import one_line
 
 # badge colours (RGB hex), chosen to be told apart at a distance on a dark wall
@@ -37,9 +37,9 @@ RECOVERED_NOTICE_S = 60.0  # a tile says "recovered at … (down …)" this long
 @dataclass(frozen=True)
 class OverlayText:
     title: str  # "Lobby · HQ"
-    state: str  # "LIVE"
+    state: str  # "LIVE" (the badge); "" = no badge (a DISABLED camera says it once, on its stamp)
     color: str  # badge colour
-    details: str  # "15.0 fps · 820 kb/s · 640x360 · H.264 · 45 ms"
+    details: str  # "15 fps · 820 kbit/s · 640x360 · H.264 · delay 45 ms"
     conditions: tuple[str, ...]
     down: bool  # grey the picture and stamp it (``HealthSnapshot.is_down``, or disabled)
     stamp: str  # "OFFLINE since 14:03:12": since the last picture, whatever the retries
@@ -57,6 +57,67 @@ def _one_line(o: OverlayText) -> OverlayText:
     may hold newlines or terminal escapes, and a tile line must not become two (app.textsafe)."""
     return replace(o, **{f: one_line(getattr(o, f), OVERLAY_TEXT_MAX)
                          for f in ("title", "state", "details", "stamp", "reason", "activity")})  # fmt: skip
+
+
+# codec names an operator would not read as a picture format ("raw" is FFmpeg's wrapped, undecoded frames)
+CODEC_WORDS = {"raw": "uncompressed", "rawvideo": "uncompressed", "wrapped_avframe": "uncompressed"}
+
+
+def bitrate_words(bps: float) -> str:
+    """ "806 kbit/s", "1.2 Mbit/s", "12 Mbit/s": the unit an operator reads on an encoder's web page (SI
+    kilo/mega, bits, as IEC 80000-13 writes them), not "kb/s" (read as kilobytes) nor "Mb/s"."""
+    if bps >= 10e6:
+        return f"{bps / 1e6:.0f} Mbit/s"
+    if bps >= 1e6:
+        return f"{bps / 1e6:.1f} Mbit/s"
+    if bps >= 1e3:
+        return f"{bps / 1e3:.0f} kbit/s"
+    return f"{bps:.0f} bit/s"
+
+
+def fps_words(fps: float) -> str:
+    """ "15 fps", "12.5 fps": a whole rate without the ".0" a glance has to skip."""
+    return f"{fps:.0f} fps" if abs(fps - round(fps)) < 0.05 else f"{fps:.1f} fps"
+
+
+def delay_words(ms: float) -> str:
+    """ "45 ms"; "under 1 ms" rather than a "0 ms" that reads as "no figure"."""
+    return f"{ms:.0f} ms" if ms >= 0.5 else "under 1 ms"
+
+
+def codec_words(codec: str) -> str:
+    return CODEC_WORDS.get(codec.lower(), codec) if codec else ""
+
+
+def tooltip_lines(snap: HealthSnapshot | None, template: str = "") -> list[str]:
+    """What the tile's tooltip says: each figure of the bottom line in words, then the reason, then the
+    health rules the camera is held to (*template*, its display name). The name is already on the tile,
+    so it is not repeated. Plain text lines (a camera name or a device's message is never HTML)."""
+    lines: list[str] = []
+    if snap is None:
+        return [f"Health rules: {template}"] if template else []
+    st = snap.state
+    if snap.extra.get("source") == "analytics_api":
+        lines.append(f"Known from the analytics server only: it says {snap.extra.get('state_text') or st.value}")
+    if st is StreamState.LIVE:
+        lines.append(f"{fps_words(snap.fps_received).removesuffix(' fps')} frames per second received")
+        if snap.bitrate_bps:
+            lines.append(f"Bitrate {bitrate_words(snap.bitrate_bps)}")
+        picture = " ".join(x for x in (snap.resolution, codec_words(snap.codec)) if x)
+        if picture:
+            lines.append(f"Picture {picture}")
+        if snap.latency_ms:
+            lines.append(f"Delay {delay_words(snap.latency_ms)} from a picture arriving to it being ready on screen")
+        if snap.keyframes_only:
+            lines.append("K: only key pictures are shown, to spare the computer")
+    reason = "switched off in the camera list" if st is StreamState.IDLE and snap.reason == "disabled" else snap.reason
+    if reason:
+        lines.append(reason[:1].upper() + reason[1:])
+    if snap.last_error and snap.last_error != snap.reason and snap.is_down:
+        lines.append(f"Last error: {snap.last_error}")
+    if template:
+        lines.append(f"Health rules: {template}")
+    return [one_line(x, OVERLAY_TEXT_MAX) for x in lines]
 
 
 def clock(ts: float) -> str:
@@ -117,7 +178,7 @@ def status_overlay(snap: HealthSnapshot, title: str) -> OverlayText:
     api_state = str(snap.extra.get("state_text") or st.value)
     parts: list[str] = []
     if snap.fps_received:
-        parts.append(f"{snap.fps_received:.1f} fps")
+        parts.append(fps_words(snap.fps_received))
     if snap.resolution:
         parts.append(snap.resolution)
     parts.append(f"API checked {clock(snap.state_since)}")
@@ -153,15 +214,15 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
     st = snap.state
     parts: list[str] = []
     if st is StreamState.LIVE:
-        parts.append(f"{snap.fps_received:.1f} fps")
+        parts.append(fps_words(snap.fps_received))
         if snap.bitrate_bps:
-            parts.append(describe_bitrate(snap.bitrate_bps))
+            parts.append(bitrate_words(snap.bitrate_bps))
         if snap.resolution:
             parts.append(snap.resolution)
         if snap.codec:
-            parts.append(snap.codec)
+            parts.append(codec_words(snap.codec))
         if snap.latency_ms:
-            parts.append(f"{snap.latency_ms:.0f} ms")
+            parts.append(f"delay {delay_words(snap.latency_ms)}")
     now = time.time()
     down = snap.is_down
     stamp = stamp_color = activity = ""
@@ -169,7 +230,9 @@ def overlay_text(snap: HealthSnapshot | None, name: str = "", group: str = "") -
     if down:
         stamp, stamp_color, activity, reason = down_words(snap, now)
     elif st is StreamState.IDLE and snap.reason == "disabled":
-        stamp, down, reason = "DISABLED", True, "switched off in the camera list"
+        # one word per state: the stamp says DISABLED, so no IDLE badge sits on it (state "" = no badge)
+        off = "switched off in the camera list"
+        return _one_line(OverlayText(title, "", STATE_COLORS[StreamState.IDLE], "", (), True, "DISABLED", off, False))
     elif st is StreamState.LIVE:
         reason = recovered_words(snap, now)
     return _one_line(

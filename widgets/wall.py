@@ -3,7 +3,9 @@
 Pure Qt: no network, decoder or disk on the GUI thread. Frames come through the shared
 :class:`~widgets.frame_service.FrameService`. Keys: arrows move the selection, Enter (or a
 double-click) focuses the selected camera, Esc returns, 1-8 pick layouts (1, 2x2, 3x3, 4x4, 5x5, 6x6,
-8x4, 8x8), PageUp/PageDown change page, O toggles the overlay.
+8x4, 8x8), PageUp/PageDown change page, O toggles the overlay. Zoom (the selected tile, or the focused
+camera): + or = in, - out, 0 the whole picture; the wheel zooms around the pointer, a drag pans a
+zoomed picture, a double-click on it shows the whole picture again.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QMenu, QWidget
 
+from app.layouts import cell_rects, neighbour
 from app.pipeline.state import HealthSnapshot
 from app.pipeline.supervisor import MAIN, TILE, Supervisor
-from widgets.arrangement import LAYOUT_KEYS, WallArrangement, is_status_id, layout_grid
+from widgets.arrangement import LAYOUT_KEYS, WallArrangement, is_status_id
 from widgets.frame_service import FrameService
 from widgets.tile import TileWidget
+from widgets.zoom import NO_ZOOM, demand_size
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ EMPTY_WALL_HINT = ("No cameras on this wall yet.\n\nDouble-click a tile to add a
 class WallView(QWidget):
     interacted = Signal()  # any operator input (pauses the tour)
     layout_changed = Signal(str)
+    layout_shown = Signal(str)  # another arrangement (a view) is shown with this layout: not an edit, not saved
     page_changed = Signal(int, int)  # (page, page count)
     arrangement_changed = Signal()  # swap: save it
     focus_changed = Signal(str)  # camera id, '' when back to the grid
@@ -61,6 +66,11 @@ class WallView(QWidget):
         self.focused: str = ""
         self._main_opened = False
         self._main_live = False
+        # main streams opened for zoomed wall tiles: camera id -> opened (False: no sub-stream, the tile
+        # already shows the main stream), and those whose first main frame has arrived
+        self._zoom_main: dict[str, bool] = {}
+        self._zoom_live: set[str] = set()
+        self._zoom_down: set[str] = set()  # their main stream is down: the tile shows the sub-stream meanwhile
         self.tiles: list[TileWidget] = []
         self.status_snapshots: dict[str, HealthSnapshot] = {}  # status tiles (analytics API), by tile id
         self.context_menu_hooks: list[Callable[[QMenu, str], None]] = []
@@ -70,6 +80,7 @@ class WallView(QWidget):
         self.focus_tile.hide()
         self.focus_tile.activated.connect(lambda _i: self.unfocus())
         self.focus_tile.context_requested.connect(lambda _i, pos: self._context_menu(self.focused, pos))
+        self.focus_tile.zoom_changed.connect(self._on_zoom_changed)
         # the attention banner: an unacknowledged CRITICAL alarm, across the top until acknowledged; it takes
         # its own strip (the tiles move down) so it never hides a picture
         self.banner = QLabel(self)
@@ -134,7 +145,9 @@ class WallView(QWidget):
             t.activated.connect(self._on_tile_activated)
             t.clicked.connect(self._on_tile_clicked)
             t.swap_requested.connect(self.swap_tiles)
+            t.cameras_dropped.connect(self.place_cameras)
             t.context_requested.connect(lambda i, pos: self._context_menu(self.tiles[i].camera_id, pos))
+            t.zoom_changed.connect(self._on_zoom_changed)
             self.tiles.append(t)
         self.page = min(self.page, self.arrangement.page_count - 1)
         self.selected = min(self.selected, cap - 1)
@@ -145,6 +158,7 @@ class WallView(QWidget):
             t.show_overlay = self.show_overlay
             t.selected = t.index == self.selected
             t.setVisible(not self.focused)
+        self._sync_zoom_streams()  # a tile that got another camera lost its zoom: close what it opened
         self._place_tiles()
         self.apply_snapshots(self.frames.snapshots)
         self.page_changed.emit(self.page, self.arrangement.page_count)
@@ -159,7 +173,6 @@ class WallView(QWidget):
         self._place_tiles()
 
     def _place_tiles(self) -> None:
-        cols, rows = layout_grid(self.arrangement.layout)
         r = self.rect()
         if self.banner.isVisible():
             # readable from across the room: a strip of 1/18 of the wall's height, text half of it
@@ -185,11 +198,9 @@ class WallView(QWidget):
             self.hint.setFont(f)
             self.hint.setGeometry(QRect(r.x() + w // 6, r.y() + h // 3, w * 2 // 3, h // 3))
             self.hint.raise_()
-        for t in self.tiles:
-            row, col = divmod(t.index, cols)
-            x0, x1 = col * w // cols, (col + 1) * w // cols
-            y0, y1 = row * h // rows, (row + 1) * h // rows
-            t.setGeometry(QRect(x0, r.y() + y0, max(1, x1 - x0 - GAP), max(1, y1 - y0 - GAP)))
+        # by the layout's cell rects: a spanning (big) tile is bigger, and so is its output-size demand
+        for t, (x, y, cw, ch) in zip(self.tiles, cell_rects(self.arrangement.layout, w, h), strict=False):
+            t.setGeometry(QRect(r.x() + x, r.y() + y, max(1, cw - GAP), max(1, ch - GAP)))
         self.focus_tile.setGeometry(r)
         self._update_demands()
 
@@ -203,15 +214,33 @@ class WallView(QWidget):
             if is_status_id(self.focused):
                 return  # a status tile has no picture
             size = self.focus_tile.size()
+            zoom = self.focus_tile.zoom  # zoomed: more pixels, so the crop has real detail
             # the tile stream fills the focus view until the main stream's first frame arrives
             if not self._main_live:
-                fr.set_demand(self, self.focused, TILE, size.width(), size.height())
+                fr.set_demand(self, self.focused, TILE, *self._zoom_demand(self.focused, TILE, size, zoom))
             if self._main_opened:
-                fr.set_demand(self, self.focused, MAIN, size.width(), size.height())
+                fr.set_demand(self, self.focused, MAIN, *self._zoom_demand(self.focused, MAIN, size, zoom))
             return
         for t in self.tiles:
-            if t.camera_id and not is_status_id(t.camera_id):  # status tiles have no picture to scale
-                fr.set_demand(self, t.camera_id, TILE, t.width(), t.height())
+            cid = t.camera_id
+            if cid and not is_status_id(cid):  # status tiles have no picture to scale
+                main = self._zoom_main.get(cid, False)
+                # a zoomed tile on its main stream keeps its sub-stream at tile size (health, instant fall-back)
+                on_main = cid in self._zoom_live
+                fr.set_demand(self, cid, TILE, *self._zoom_demand(cid, TILE, t.size(), NO_ZOOM if on_main else t.zoom))
+                if main:
+                    fr.set_demand(self, cid, MAIN, *self._zoom_demand(cid, MAIN, t.size(), t.zoom))
+
+    def _zoom_demand(self, camera_id: str, variant: str, size, zoom) -> tuple[int, int]:
+        """The frame size to ask for: the view's size, times the zoom factor (widgets/zoom.demand_size:
+        at most 4096 wide, no larger than the stream's own size once its snapshot knows it)."""
+        native = (0, 0)
+        if zoom.zoomed:
+            p = self.supervisor.pipeline(camera_id, variant)
+            snap = p.snapshot() if p is not None else None
+            if snap is not None:
+                native = (snap.width, snap.height)
+        return demand_size(size.width(), size.height(), zoom, native)
 
     def resizeEvent(self, event) -> None:
         self._place_tiles()
@@ -226,7 +255,73 @@ class WallView(QWidget):
         """Stop pulling frames (the view is closing)."""
         if self.focused:
             self.unfocus()
+        self._sync_zoom_streams(closing=True)
         self.frames.remove_view(self)
+
+    # ------------------------------------------------------------------ zoom
+    def _on_zoom_changed(self, index: int) -> None:
+        """A tile zoomed, panned or reset (wheel, drag, double-click): it becomes the selected tile, so the
+        keys go on with it; its main stream opens or closes; its demanded size follows the factor."""
+        self.interacted.emit()
+        if 0 <= index < len(self.tiles):
+            self.select(index)
+        self._sync_zoom_streams()
+        self._update_demands()
+
+    def _sync_zoom_streams(self, closing: bool = False) -> None:
+        """Each zoomed wall tile decodes from its camera's main stream (``supervisor.open_main``, counted
+        per view like the focus); a tile no longer zoomed, a page or layout change that gave the tile another
+        camera (``TileWidget.set_camera`` resets the zoom), a focus (the tiles are hidden) and closing the view
+        close what a zoom opened. Called after every change, so the opened set always equals the zoomed set.
+
+        Order matters at a focus hand-over: ``focus_camera`` opens the focus's main stream before this
+        closes the zoom's one, ``unfocus`` calls this before closing the focus's one, so a camera zoomed on
+        the wall and focused keeps one connection throughout (the supervisor counts views) instead of
+        reconnecting.
+        """
+        want = set()
+        if not closing and not self.focused:
+            want = {t.camera_id for t in self.tiles if t.camera_id and t.zoom.zoomed and not is_status_id(t.camera_id)}
+        for cid in [c for c in self._zoom_main if c not in want]:
+            opened = self._zoom_main.pop(cid)
+            self._zoom_live.discard(cid)
+            self._zoom_down.discard(cid)
+            if opened:
+                self.supervisor.close_main(cid)
+        for cid in sorted(want - set(self._zoom_main)):
+            try:
+                self._zoom_main[cid] = self.supervisor.open_main(cid) is not None
+            except KeyError:  # removed from the config meanwhile
+                self._zoom_main[cid] = False
+
+    @property
+    def zoomed(self) -> bool:
+        """A tile on this view shows part of its picture (the tour holds, like for a focus: a page change
+        would take the operator's zoom away)."""
+        tiles = [self.focus_tile] if self.focused else self.tiles
+        return any(t.zoom.zoomed for t in tiles)
+
+    def zoom_main_streams(self) -> set[str]:
+        """Cameras whose main stream this view opened for a zoomed wall tile."""
+        return {cid for cid, opened in self._zoom_main.items() if opened}
+
+    def _zoom_key(self, event: QKeyEvent) -> bool:
+        """+ or = zooms in, - out, 0 shows the whole picture: the focused camera, else the selected tile.
+        With Ctrl, Alt or Meta the key is someone else's (Ctrl+0 and Ctrl+1..9 are the saved views)."""
+        if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+                                | Qt.KeyboardModifier.MetaModifier):  # fmt: skip
+            return False
+        key = event.key()
+        if key not in (Qt.Key.Key_Plus, Qt.Key.Key_Equal, Qt.Key.Key_Minus, Qt.Key.Key_0):
+            return False
+        tile = self.focus_tile if self.focused else (self.tiles[self.selected] if self.tiles else None)
+        if tile is None:
+            return True
+        if key == Qt.Key.Key_0:
+            tile.reset_zoom()
+        else:
+            tile.zoom_by(-1 if key == Qt.Key.Key_Minus else 1)
+        return True
 
     # ------------------------------------------------------------------ frames and health (from FrameService)
     def pull_frames(self, fr: FrameService) -> int:
@@ -243,7 +338,19 @@ class WallView(QWidget):
             return 0
         n = 0
         for t in self.tiles:
-            if t.camera_id and fr.pull(t, t.camera_id):
+            cid = t.camera_id
+            if not cid:
+                continue
+            if self._zoom_main.get(cid) and cid not in self._zoom_down:  # the sub-stream until its first frame
+                if fr.pull(t, cid, MAIN):
+                    n += 1
+                    if cid not in self._zoom_live:
+                        self._zoom_live.add(cid)
+                        self._update_demands()  # the stream's own size is known now: the demand's cap
+                    continue
+                if cid in self._zoom_live:
+                    continue
+            if fr.pull(t, cid):
                 n += 1
         return n
 
@@ -253,6 +360,29 @@ class WallView(QWidget):
                 t.set_snapshot(self._snapshot(t.camera_id, snaps))
         if self.focused and (only is None or only == self.focused):
             self._apply_focus_snapshot()
+        if self._zoom_main:
+            self._check_zoom_mains()
+
+    def _check_zoom_mains(self) -> None:
+        """A zoomed tile's main stream that goes down must not leave its last picture on the tile under the
+        sub-stream's LIVE badge (the overlay shows the sub-stream's health): the tile falls back to the
+        sub-stream, magnified, until the main stream is back (its snapshot is LIVE again only after
+        new pictures, so the first one pulled then is new). At the health rate and on each state change."""
+        changed = False
+        for cid, opened in self._zoom_main.items():
+            if not opened:
+                continue
+            p = self.supervisor.pipeline(cid, MAIN)
+            down = p is None or p.snapshot().is_down
+            if down and cid not in self._zoom_down:
+                self._zoom_down.add(cid)
+                self._zoom_live.discard(cid)
+                changed = True
+            elif not down and cid in self._zoom_down:
+                self._zoom_down.discard(cid)
+                changed = True
+        if changed:
+            self._update_demands()
 
     def apply_motion(self, states: dict, show_boxes: dict[str, bool]) -> None:
         """Motion markers from the motion service's states (``MotionState`` per camera id)."""
@@ -326,11 +456,29 @@ class WallView(QWidget):
         return self.tiles[self.selected].camera_id if self.tiles else ""
 
     def move_selection(self, dx: int, dy: int) -> None:
-        cols, rows = layout_grid(self.arrangement.layout)
-        row, col = divmod(self.selected, cols)
-        col = (col + dx) % cols
-        row = (row + dy) % rows
-        self.select(row * cols + col)
+        """Arrows move to the nearest tile on that side by cell geometry (``app.layouts.neighbour``): in a
+        spanning layout, Right from the big tile goes to the small tile beside its top row."""
+        self.select(neighbour(self.arrangement.layout, self.selected, dx, dy))
+
+    def show_arrangement(self, arrangement: WallArrangement) -> None:
+        """Show another arrangement (a named view, or back to all cameras): first page, first tile. The
+        demands follow at once (``_rebuild`` places the tiles, which sets them). Emits ``layout_changed``
+        only if the layout differs (menu check marks), never ``arrangement_changed`` (nothing was edited)."""
+        if self.focused:
+            self.unfocus()
+        old_layout = self.arrangement.layout
+        if self.status_snapshots:
+            arrangement.set_status_ids(list(self.status_snapshots))  # the all-cameras wall keeps its status tiles
+        self.arrangement = arrangement
+        self.page = 0
+        self.selected = 0
+        self._rebuild()
+        for t in self.tiles:
+            t.selected = t.index == 0
+            t.update()
+        self.selection_changed.emit(0)
+        if arrangement.layout != old_layout:
+            self.layout_shown.emit(arrangement.layout)
 
     def swap_tiles(self, a: int, b: int) -> None:
         self.interacted.emit()
@@ -339,6 +487,26 @@ class WallView(QWidget):
         self._rebuild()
         self.select(b)
         self.arrangement_changed.emit()
+
+    def place_cameras(self, tile_index: int, ids: list[str]) -> bool:
+        """Cameras from the camera tree onto tile *tile_index* of this page: one id is placed there (swapped
+        with the tile's camera when it is elsewhere on the wall), several fill the page from its first tile
+        (``WallArrangement.place`` / ``fill_page``). Goes through ``self.arrangement`` only (a named view may
+        have swapped it) and emits ``arrangement_changed`` for the window to save. A focused wall returns to
+        the grid first, so the operator sees where the camera went. False when nothing changed."""
+        self.interacted.emit()
+        if not ids or not 0 <= tile_index < len(self.tiles):
+            return False
+        if self.focused:
+            self.unfocus()
+        arr = self.arrangement
+        changed = arr.place(self.page, tile_index, ids[0]) if len(ids) == 1 else arr.fill_page(self.page, ids)
+        if not changed:
+            return False
+        self._rebuild()
+        self.select(tile_index if len(ids) == 1 else 0)
+        self.arrangement_changed.emit()
+        return True
 
     def _on_tile_clicked(self, index: int) -> None:
         self.interacted.emit()
@@ -376,6 +544,7 @@ class WallView(QWidget):
                 self._main_opened = self.supervisor.open_main(camera_id) is not None
             except KeyError:
                 self._main_opened = False
+        self._sync_zoom_streams()  # after open_main: a zoomed wall tile of this camera hands over its connection
         for t in self.tiles:
             t.hide()
         ft.show()
@@ -392,6 +561,7 @@ class WallView(QWidget):
         self.focused = ""
         if not is_status_id(cid):
             self.frames.exempt(cid, False)
+        self._sync_zoom_streams()  # before close_main: the wall's zoomed tiles reopen (or keep) their main streams
         if self._main_opened:
             self.supervisor.close_main(cid)
         self._main_opened = self._main_live = False
@@ -439,6 +609,8 @@ class WallView(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         self.interacted.emit()
+        if self._zoom_key(event):
+            return
         if self.focused:
             if key in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Backspace):
                 self.unfocus()

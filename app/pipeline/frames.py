@@ -30,6 +30,7 @@ class Frame:
     source_height: int
     ready_at: float  # time.monotonic() when decoded and scaled
     pts_s: float | None = None
+    wall_time: float | None = None  # UNIX time the picture was live (set by instant replay; None = live now)
 
     @property
     def width(self) -> int:

@@ -65,6 +65,9 @@ class PacketSink(Protocol):
 
     All three methods are called on the demux thread and must return quickly (queue the work). A pipeline
     whose ``stop()`` gave up waiting for its thread (:meth:`CameraPipeline.abandon`) calls none of them again.
+    A sink added while a connection is open gets ``on_open`` with that connection's container before its next
+    packet; one removed then gets ``on_close`` at the next packet (the focused camera's live audio joins and
+    leaves a running connection: there is only one per camera).
     """
 
     def on_open(self, container: av.container.InputContainer) -> None: ...
@@ -314,6 +317,10 @@ class CameraPipeline:
         # so once it returns no sink call is under way and none follows (see abandon()).
         self._sink_gate = threading.Lock()
         self._sinks_cut = False
+        # set by add/remove_packet_sink: the demux thread brings its open connection's sinks in line at the next
+        # packet (_sync_sinks); _open_container is that connection's container (None between connections)
+        self._sinks_changed = False
+        self._open_container: av.container.InputContainer | None = None
         # copy-on-write tuple: the decode thread reads it per frame without taking the lock
         self._frame_sinks: tuple[tuple[FrameSink, float, list[float]], ...] = ()
         self._state_listeners: list[StateListener] = []
@@ -459,13 +466,17 @@ class CameraPipeline:
         self._keyframes_only = enabled
 
     def add_packet_sink(self, sink: PacketSink) -> None:
+        """From any thread; a connection already open brings the sink in at its next packet (``on_open`` first)."""
         with self._lock:
             self._packet_sinks.append(sink)
+            self._sinks_changed = True
 
     def remove_packet_sink(self, sink: PacketSink) -> None:
+        """From any thread; the open connection calls the sink's ``on_close`` at its next packet, then no more."""
         with self._lock:
             if sink in self._packet_sinks:
                 self._packet_sinks.remove(sink)
+                self._sinks_changed = True
 
     def add_frame_sink(self, sink: FrameSink, max_fps: float = 5.0) -> None:
         """*sink(frame, t)* gets decoded frames (source size, native format) at most *max_fps* a second."""
@@ -685,6 +696,8 @@ class CameraPipeline:
                 raise _Stop
             with self._lock:
                 sinks = list(self._packet_sinks)
+                self._sinks_changed = False  # this list is what the connection starts with
+            self._open_container = container
             with self._sink_gate:
                 for s in sinks if not self._sinks_cut else ():
                     try:
@@ -711,6 +724,7 @@ class CameraPipeline:
             deadline = time.monotonic() + 2.0
             while not closed.wait(0.05) and not self._decoder.done.is_set() and time.monotonic() < deadline:
                 pass
+            self._open_container = None
             with self._sink_gate:
                 for s in sinks_opened if not self._sinks_cut else ():  # abandoned: see abandon()
                     try:
@@ -873,11 +887,36 @@ class CameraPipeline:
         with self._sink_gate:  # uncontended but for abandon(): well under a microsecond per packet
             if self._sinks_cut:
                 return
+            if self._sinks_changed:
+                self._sync_sinks(sinks)
             for s in sinks:
                 try:
                     s.on_packet(packet)
                 except Exception:
                     log.exception("%s: packet sink %r failed", self.camera_id, s)
+
+    def _sync_sinks(self, sinks: list[PacketSink]) -> None:
+        """On the demux thread, under the sink gate: the open connection's *sinks* (its own list, changed in
+        place) follow ``add/remove_packet_sink``: a removed sink gets ``on_close``, an added one ``on_open``
+        with this connection's container. The flag is cleared under the lock with the copy, so a change made
+        meanwhile sets it again and is seen at the next packet."""
+        with self._lock:
+            wanted = list(self._packet_sinks)
+            self._sinks_changed = False
+        for s in [s for s in sinks if s not in wanted]:
+            sinks.remove(s)
+            try:
+                s.on_close()
+            except Exception:
+                log.exception("%s: packet sink %r failed to close", self.camera_id, s)
+        container = self._open_container
+        for s in wanted:
+            if s not in sinks and container is not None:
+                try:
+                    s.on_open(container)
+                    sinks.append(s)
+                except Exception:
+                    log.exception("%s: packet sink %r failed to open", self.camera_id, s)
 
     # ------------------------------------------------------------------ internals: decoder side
 

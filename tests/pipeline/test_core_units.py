@@ -59,7 +59,8 @@ def test_config_rejects_bad_url_in_words_without_password():
     with pytest.raises(ConfigError) as e:
         parse_config({"cameras": [{"name": "a", "url": "ftp://u:pw123@h/x"}]})
     msg = str(e.value)
-    assert "cameras.0.url" in msg and "unsupported URL" in msg and "pw123" not in msg
+    assert "cameras.0.url" in msg and "not a stream address Vigil can open" in msg and "pw123" not in msg
+    assert "rtsp://" in msg and ".m3u8" in msg and "lavfi" not in msg and "demo:" not in msg  # operator kinds only
 
 
 def test_config_rejects_unknown_keys_and_duplicate_ids():

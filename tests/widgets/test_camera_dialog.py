@@ -21,7 +21,8 @@ def test_edit_dialog_reports_errors_in_words(qtbot):
     assert dlg.result() != QDialog.DialogCode.Accepted and dlg.camera() is None
     text = dlg.error.text()
     assert "name: must not be empty" in text
-    assert "unsupported URL" in text and "hunter22" not in text  # the password never shows
+    assert "not a stream address Vigil can open" in text and "hunter22" not in text  # the password never shows
+    assert "rtsp://" in text and "HLS playlist (.m3u8)" in text and "lavfi" not in text and "demo:" not in text
     dlg.name.setText("Lobby")
     dlg.url.setText("demo://x?pattern=life")
     dlg.accept()

@@ -37,7 +37,11 @@ def test_history_view_draws_camera_and_summary(qtbot, store):
     assert view.events.rowCount() == 3 and "connection refused" in view.events.item(1, 2).text()
     # known from the first LIVE: 3000 s, of which 600 s OFFLINE -> 80 %
     assert view.availability.text() == "availability 80.00 %"
-    assert view.summary.item(0, 0).text() == "cam1" and view.summary.item(0, 1).text() == "10.0 min"
+    assert view.summary.item(0, 0).text() == "Lobby" and view.summary.item(0, 1).text() == "10.0 min"  # names
+    assert view.status.text() == "720 samples (every sample), 3 changes of state, 1 outage"
+    assert view.plots["bitrate"].getAxis("left").labelString().count("Bitrate, Mbit/s") == 1
+    for key in ("fps", "bitrate", "latency"):  # a small bitrate would otherwise read "(x0.001)"
+        assert view.plots[key].getAxis("left").autoSIPrefix is False
     assert len(view.plots["states"].getPlotItem().items) == 3  # one coloured band per span
     view.camera.setCurrentIndex(1)
     qtbot.waitUntil(lambda: view.bundle.camera_id == "cam2", timeout=20_000)

@@ -42,7 +42,7 @@ def test_api_streams_appear_as_status_tiles_and_follow_the_api(qtbot, make_windo
     assert "Failed to open input stream" in o.reason and o.title.startswith("LOKASI-A")
     live = tile_of(win, api_id(fake_api, 1)).overlay()
     assert live.state == "LIVE" and live.stamp == "API: RUNNING" and not live.down
-    assert "15.0 fps" in live.details and "1146x646" in live.details
+    assert "15 fps" in live.details and "1146x646" in live.details
     assert not err.has_picture() and win.frames.demanded_size(err.camera_id) == (0, 0)  # nothing to decode
     qtbot.waitUntil(lambda: win.api_label.text() == "API streams: 7/8 running", timeout=WAIT)
 
@@ -54,7 +54,7 @@ def test_api_streams_appear_as_status_tiles_and_follow_the_api(qtbot, make_windo
     stopped = tile_of(win, api_id(fake_api, 2))
     qtbot.waitUntil(lambda: stopped.overlay().stamp == "API: STOPPED", timeout=WAIT)
     assert stopped.overlay().state == "IDLE"
-    assert win.live_label.text().startswith("Cameras: ")  # configured cameras are counted apart
+    assert win.live_label.text() in ("The camera is live", "The camera is not live")  # API streams apart
 
     # the server stops answering: one server tile says why instead of the streams silently vanishing
     fake_api.inject("/streams", "status", status=500)

@@ -30,7 +30,7 @@ def test_tiles_show_pictures_and_status_counts_live(qtbot, make_window):
     win = make_window(make_config(nine()[:4], "2x2"))
     wall = win.wall
     qtbot.waitUntil(lambda: all(t.has_picture() for t in wall.tiles), timeout=WAIT)
-    qtbot.waitUntil(lambda: win.live_label.text() == "Cameras: 4/4 live", timeout=WAIT)
+    qtbot.waitUntil(lambda: win.live_label.text() == "All 4 cameras live", timeout=WAIT)
     assert all(t.overlay().state == "LIVE" for t in wall.tiles)
     # frames arrive already scaled to the tile: the pipeline was told the tile's size
     t0 = wall.tiles[0]
@@ -193,7 +193,7 @@ def test_overlay_follows_a_real_camera_dropping_and_coming_back(qtbot, make_wind
     t = tile.overlay()
     assert t.down and t.stamp.startswith("OFFLINE since ") and t.reason
     # the status bar follows at the next health tick (<= 0.5 s); the demo camera stays live meanwhile
-    qtbot.waitUntil(lambda: win.live_label.text() == "Cameras: 1/2 live", timeout=WAIT)
+    qtbot.waitUntil(lambda: win.live_label.text() == "1 of 2 cameras live", timeout=WAIT)
     assert win.frames.snapshots["lab-cam"].state is StreamState.OFFLINE
     assert win.frames.snapshots["other"].state is StreamState.LIVE
     srv.start()
@@ -202,14 +202,15 @@ def test_overlay_follows_a_real_camera_dropping_and_coming_back(qtbot, make_wind
 
 
 def test_status_bar_cpu_memory_and_painted_fps_are_plausible(qtbot, make_window):
-    win = make_window(make_config(nine()[:2], "2x2"))
+    win = make_window(make_config(nine()[:2], "2x2", diagnostics=True))  # operators see neither by default
+    assert win.cpu_label.isVisible() and win.fps_label.isVisible()
     pat = re.compile(r"CPU (\d+)% · RAM (\d+) MB")
     qtbot.waitUntil(lambda: pat.fullmatch(win.cpu_label.text()) is not None, timeout=WAIT)  # 2 s sampler
     cpu, ram = map(int, pat.fullmatch(win.cpu_label.text()).groups())
     assert 0 <= cpu <= 100 * (os.cpu_count() or 1)
     assert 30 <= ram <= 64_000  # a Python + Qt + FFmpeg process, in MB
     assert abs(ram - win.rss_mb) < 1
-    fps = re.compile(r"Wall: (\d+) fps painted")
+    fps = re.compile(r"Pictures drawn: (\d+) a second")
     assert fps.fullmatch(win.fps_label.text())
     # two live 10 fps demo cameras: the paint timer paints their frames
     qtbot.waitUntil(lambda: int(fps.fullmatch(win.fps_label.text()).group(1)) > 0, timeout=WAIT)

@@ -40,7 +40,7 @@ def test_restore_drops_unknown_and_appends_new_cameras():
     arr = WallArrangement(["c1", "c2", "c3"], "2x2", saved)
     assert arr.order == ["c2", "", "c1", "", "c3"]
     arr.sync_cameras(["c1", "c3", "c4"])
-    assert arr.order == ["", "", "c1", "", "c3", "c4"]
+    assert arr.order == ["c4", "", "c1", "", "c3"]  # a new camera takes the first empty tile
 
 
 def test_overlay_offline_is_stamped_with_time_and_reason():
@@ -61,7 +61,7 @@ def test_overlay_live_shows_figures_and_conditions():
                           keyframes_only=True)  # fmt: skip
     t = overlay_text(snap)
     assert not t.down
-    assert t.details == "15.0 fps · 820 kb/s · 640x360 · H.264 · 45 ms"
+    assert t.details == "15 fps · 820 kbit/s · 640x360 · H.264 · delay 45 ms"
     assert t.conditions == ("FROZEN",)
     assert t.keyframes_only
     assert t.color == "#1fa64a"
